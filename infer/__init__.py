@@ -1,0 +1,1 @@
+"""Run + driving motion -> video: transfer and evaluation (coming with the transfer issue)."""

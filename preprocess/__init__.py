@@ -1,0 +1,1 @@
+"""Video -> dataset directory: detectors, edges, flow and the streaming pipeline."""
