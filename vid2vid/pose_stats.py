@@ -13,7 +13,8 @@ and summarise a whole video as
 - far: `median - median_frac * (close - median)`, not above the smallest ankle y
   seen (the subject's farthest position, robust to a few outliers);
 - height_close / height_far: the tallest height among frames whose ankle lies
-  within `window * (close - far)` of close / far. A close height more than 10 %
+  within `window * (close - far)` of close / far (or the nearest frames, when
+  none is that near). A close height more than 10 %
   below the tallest overall is replaced by the tallest (a crouch near the
   camera must not set the scale).
 
@@ -88,10 +89,12 @@ class PoseStatsAccumulator:
         far = max(float(ankle.min()), median - median_frac * (close - median))
         span = max(close - far, 1e-6)
         near_close = np.abs(ankle - close) <= window * span
-        near_far = np.abs(ankle - far) <= window * span
+        # No frame may sit right at `far` (it is interpolated): then take the nearest ones.
+        dist_far = np.abs(ankle - far)
+        near_far = dist_far <= max(window * span, dist_far.min())
         tallest = float(height.max())
         h_close = float(height[near_close].max())
         if h_close < 0.9 * tallest:
             h_close = tallest
-        h_far = float(height[near_far].max()) if near_far.any() else h_close
+        h_far = float(height[near_far].max())
         return PoseStats(close, far, h_close, h_far, len(v), median_frac, window)
