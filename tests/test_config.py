@@ -1,0 +1,73 @@
+"""ModelConfig: presets, strict dict round trip, sizes of the presets."""
+
+import dataclasses
+import json
+
+import pytest
+
+from vid2vid.config import ModelConfig
+from vid2vid.errors import UserError
+from vid2vid.models import FaceDiscriminator, Generator, ImageDiscriminator, TemporalDiscriminator
+
+
+def _params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize(
+    "name, low, high",
+    [
+        ("tiny", 10_000, 1_000_000),
+        ("small", 2_000_000, 8_000_000),
+        ("base", 30_000_000, 80_000_000),
+    ],
+)
+def test_presets_instantiate_with_their_stated_sizes(name, low, high):
+    cfg = ModelConfig.preset(name)
+    n = _params(Generator(cfg, map_channels=3))
+    assert low <= n <= high, f"{name}: {n} generator parameters"
+    for d in (ImageDiscriminator(cfg, 3), TemporalDiscriminator(cfg), FaceDiscriminator(cfg)):
+        assert _params(d) > 0
+
+
+def test_unknown_preset():
+    with pytest.raises(UserError, match="unknown model preset 'huge'.*tiny, small, base"):
+        ModelConfig.preset("huge")
+
+
+def test_dict_round_trip_through_json():
+    cfg = dataclasses.replace(ModelConfig.preset("tiny"), temporal_skips=(1, 3, 9),
+                              flow_multiplier=10.0)
+    data = json.loads(json.dumps(cfg.to_dict()))
+    assert data["temporal_skips"] == [1, 3, 9]
+    back = ModelConfig.from_dict(data)
+    assert back == cfg and isinstance(back.temporal_skips, tuple)
+
+
+def test_from_dict_is_strict_about_keys_and_types():
+    with pytest.raises(UserError, match="unknown model config key.*ngf_typo"):
+        ModelConfig.from_dict({"ngf": 16, "ngf_typo": 3})
+    with pytest.raises(UserError, match="ngf must be int"):
+        ModelConfig.from_dict({"ngf": "16"})
+    with pytest.raises(UserError, match="temporal_shift must be bool"):
+        ModelConfig.from_dict({"temporal_shift": 1})
+    with pytest.raises(UserError, match="temporal_skips must be a list"):
+        ModelConfig.from_dict({"temporal_skips": 3})
+    # Missing keys take defaults; ints are accepted where floats are expected.
+    cfg = ModelConfig.from_dict({"ngf": 16, "flow_multiplier": 20})
+    assert cfg.ngf == 16 and cfg.flow_multiplier == 20.0 and cfg.n_blocks == ModelConfig().n_blocks
+
+
+def test_invalid_values_are_user_errors():
+    with pytest.raises(UserError, match="temporal_skips"):
+        ModelConfig(temporal_skips=(1, 1))
+    with pytest.raises(UserError, match="max_channels"):
+        ModelConfig(ngf=64, max_channels=32)
+    with pytest.raises(UserError, match="ngf must be >= 1"):
+        ModelConfig(ngf=0)
+
+
+def test_config_is_frozen():
+    cfg = ModelConfig.preset("small")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.ngf = 3  # type: ignore[misc]

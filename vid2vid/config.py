@@ -1,0 +1,164 @@
+"""Typed, frozen configuration.
+
+`ModelConfig` holds everything needed to rebuild the networks (generator and
+discriminators) from a checkpoint: `Generator(ModelConfig.from_dict(d),
+map_channels=C, levels=n)`. It is self-contained so that training configs can
+be added beside it in this file without touching it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+from vid2vid.errors import UserError
+
+__all__ = ["ModelConfig", "PresetName", "PRESETS"]
+
+PresetName = Literal["tiny", "small", "base"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and options of the vid2vid networks (defaults = the "small" preset).
+
+    Generator (see `vid2vid.models.generator`):
+        ngf: channels of the base level at its input resolution; doubled at
+            every downsampling up to `max_channels`. Enhancer level l (added by
+            `Generator.grow`) works with max(ngf / 2**l, 8) channels.
+        max_channels: width cap of the base level's bottleneck.
+        n_downsample: stride-2 stages of the base level's encoders.
+        n_blocks: residual blocks of the shared trunk (maps + past frames),
+            which feeds both the image and the flow decoder.
+        n_fg_blocks: residual blocks of the maps-only foreground trunk.
+        n_enhancer_blocks: residual blocks per branch in each enhancer level.
+        flow_multiplier: pixels per unit of the flow head at the base level;
+            level l uses flow_multiplier * 2**l (same motion, finer pixels).
+
+    Discriminators (see `vid2vid.models.discriminators`):
+        ndf: first-layer width of the image and temporal PatchGANs.
+        d_layers: stride-2 layers per PatchGAN.
+        d_scales: spatial scales (2-3) of the image and temporal Ds.
+        temporal_frames: K, frames per temporal-D sample (3 in the paper).
+        temporal_skips: frame skips of the temporal D, one D per skip.
+        temporal_shift: temporal shift module in the temporal D (StyleSV).
+        gap_conditioned: one temporal D conditioned on the frame gap instead
+            of one D per skip (StyleGAN-V / DIGAN).
+        face_ndf, face_layers: the face-crop PatchGAN.
+        spectral_norm: spectral normalisation on every D convolution.
+    """
+
+    ngf: int = 32
+    max_channels: int = 192
+    n_downsample: int = 3
+    n_blocks: int = 4
+    n_fg_blocks: int = 2
+    n_enhancer_blocks: int = 2
+    flow_multiplier: float = 20.0
+
+    ndf: int = 32
+    d_layers: int = 3
+    d_scales: int = 2
+    temporal_frames: int = 3
+    temporal_skips: tuple[int, ...] = (1, 3)
+    temporal_shift: bool = False
+    gap_conditioned: bool = False
+    face_ndf: int = 32
+    face_layers: int = 3
+    spectral_norm: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("ngf", "max_channels", "n_downsample", "ndf", "d_layers", "d_scales",
+                    "face_ndf", "face_layers")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise UserError(f"model config: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("n_blocks", "n_fg_blocks", "n_enhancer_blocks"):
+            if getattr(self, name) < 0:
+                raise UserError(f"model config: {name} must be >= 0, got {getattr(self, name)}")
+        if self.max_channels < self.ngf:
+            raise UserError(
+                f"model config: max_channels ({self.max_channels}) must be >= ngf ({self.ngf})"
+            )
+        if self.flow_multiplier <= 0:
+            raise UserError(
+                f"model config: flow_multiplier must be > 0, got {self.flow_multiplier}"
+            )
+        if self.temporal_frames < 2:
+            raise UserError(
+                f"model config: temporal_frames must be >= 2, got {self.temporal_frames}"
+            )
+        skips = self.temporal_skips
+        if not skips or any(s < 1 for s in skips) or len(set(skips)) != len(skips):
+            raise UserError(
+                "model config: temporal_skips must be distinct positive frame skips, "
+                f"got {list(skips)}"
+            )
+
+    @classmethod
+    def preset(cls, name: PresetName) -> "ModelConfig":
+        """A named size: "tiny" (tests, < 1 M params), "small" (CPU demo at
+        128-256 px), "base" (GPU at 256-512 px). Sizes: README / RESULTS.md."""
+        if name not in PRESETS:
+            raise UserError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls(**PRESETS[name])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-safe dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
+        """Inverse of `to_dict`. Unknown keys and values of the wrong type raise
+        `UserError` naming the key; keys left out take their defaults (so a
+        checkpoint written before a field was added still loads)."""
+        hints = typing.get_type_hints(cls)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise UserError(
+                f"unknown model config key(s): {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(fields))})"
+            )
+        kwargs = {k: _coerce(k, v, hints[k]) for k, v in data.items()}
+        return cls(**kwargs)
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check one value against its field type; ints are accepted for floats and
+    lists for tuples (what YAML and JSON give back)."""
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"model config: {key} must be a list, got {value!r}")
+        return tuple(_coerce(key, v, item) for v in value)
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = True
+    if not ok:
+        raise UserError(f"model config: {key} must be {hint.__name__}, got {value!r}")
+    return value
+
+
+# Sizes measured by benchmarks/bench_models.py (see benchmarks/RESULTS.md).
+PRESETS: dict[str, dict[str, Any]] = {
+    # Unit tests: fast at 32-64 px, well under 1 M parameters.
+    "tiny": dict(ngf=8, max_channels=32, n_downsample=2, n_blocks=2, n_fg_blocks=1,
+                 n_enhancer_blocks=1, ndf=8, d_layers=2, d_scales=2, face_ndf=8, face_layers=2),
+    # CPU demo at 128-256 px: a few M parameters.
+    "small": dict(),
+    # One GPU at 256-512 px; far leaner than the 2018 pose G0 (365 M).
+    "base": dict(ngf=64, max_channels=512, n_downsample=3, n_blocks=6, n_fg_blocks=3,
+                 n_enhancer_blocks=3, ndf=64, d_layers=3, d_scales=3, face_ndf=64,
+                 face_layers=3),
+}
