@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from tests.helpers_video import make_synthetic_dataset
-from vid2vid.data import (Augment, ClipDataset, clip_starts, compose_flows, flip_keypoints,
-                          index_dataset)
+from vid2vid.config import AugmentConfig
+from vid2vid.data import (ClipDataset, clip_starts, compose_flows, flip_keypoints,
+                          index_dataset, no_augment)
 from vid2vid.errors import UserError
 
 
@@ -36,6 +37,16 @@ def test_holdout_is_never_sampled(figure):
         assert first + 3 * stride < 48
 
 
+def test_each_clip_once_per_epoch(figure):
+    video = index_dataset(figure, holdout=0.0)
+    ds = ClipDataset([video], length=2, size=(32, 32), augment=no_augment(), seed=0,
+                     with_flow=False)
+    n = len(ds)
+    firsts = sorted(ds[i].source[1].item() for i in range(n, 2 * n))
+    assert firsts == list(range(n))
+    assert [ds[i].source[1].item() for i in range(3)] != list(range(3))   # shuffled
+
+
 def test_missing_person_frames_are_skipped(figure):
     video = index_dataset(figure, holdout=0.0)
     video.person[10] = False
@@ -48,7 +59,7 @@ def test_missing_person_frames_are_skipped(figure):
 def test_augmentation_is_the_same_for_every_frame(figure):
     """Crop/scale shared by the clip: the static background moves identically in all frames."""
     video = index_dataset(figure, holdout=0.0)
-    ds = ClipDataset([video], length=3, size=(40, 40), augment=Augment(scale=0.5, flip=True),
+    ds = ClipDataset([video], length=3, size=(40, 40), augment=AugmentConfig(scale=0.5, flip=True),
                      seed=3)
     for i in range(6):
         clip = ds[i]

@@ -52,6 +52,7 @@ def cli() -> None:
 
     \b
     vid2vid preprocess dance.mp4     video -> dataset directory data/dance/
+    vid2vid train --progressive      datasets in data/ -> runs/<name>/
     """
 
 
@@ -100,6 +101,62 @@ def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, n
         previews=previews,
     )
     preprocess_many(list(inputs), out, options, overwrite=overwrite)
+
+
+@cli.command()
+@click.option("--data", "data", multiple=True, type=click.Path(file_okay=False),
+              help="Dataset directory from vid2vid preprocess (repeatable; default: every "
+                   "dataset under ./data/).")
+@click.option("--progressive", is_flag=True, default=None,
+              help="Image stage first, then double frames per clip and resolution in turns.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML file of config keys (see a run's config.yaml); flags override it.")
+@click.option("--preset", type=click.Choice(["tiny", "small", "base"]), default=None,
+              help="Model size: tiny (tests), small (CPU, default), base (GPU).")
+@click.option("--size", type=int, default=None, help="Final frame height in pixels [256].")
+@click.option("--frames", type=int, default=None, help="Final frames per clip [8].")
+@click.option("--steps", type=int, default=None, help="Training steps (batches) [10000].")
+@click.option("--batch-size", type=int, default=None, help="Clips per step and process [1].")
+@click.option("--bptt", type=int, default=None,
+              help="Frames back-propagated together; earlier outputs are detached [4].")
+@click.option("--no-temporal", "temporal", flag_value=False, default=None,
+              help="Per-frame baseline: no flow, warping or temporal discriminator.")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write the run (default: runs/<dataset>-<date>).")
+@click.option("--resume", default=None, is_flag=False, flag_value="latest",
+              metavar="[RUN|CKPT]",
+              help="Continue a run exactly where it stopped (alone: the newest run of the data).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=None,
+              help="Autocast dtype [auto: bf16 on CUDA, fp32 on CPU].")
+@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the generator.")
+@click.option("--workers", type=int, default=None, help="Data loader processes.")
+@click.option("--seed", type=int, default=None)
+@click.option("--dry-run", is_flag=True,
+              help="Check data, config, schedule and networks; print them; train nothing.")
+def train(data, progressive, config_file, preset, size, frames, steps, batch_size, bptt,
+          temporal, run_dir, resume, device, precision, compile_, workers, seed,
+          dry_run) -> None:
+    """Train a generator on preprocessed datasets (writes runs/<dataset>-<date>/).
+
+    \b
+    vid2vid train --progressive                      every dataset under ./data/
+    vid2vid train --data data/dancer --size 128 --steps 300
+    vid2vid train --resume runs/dancer-20261121-101500
+    torchrun --nproc_per_node 4 -m vid2vid train --preset base --size 512
+    """
+    from pathlib import Path
+
+    from train.cli import resolve_config
+    from train.trainer import train as run_training
+
+    overrides = dict(data=list(data) or None, progressive=progressive, preset=preset,
+                     size=size, frames=frames, steps=steps, batch_size=batch_size, bptt=bptt,
+                     temporal=temporal, device=device, precision=precision, compile=compile_,
+                     workers=workers, seed=seed)
+    cfg, resume_path = resolve_config(overrides, config_file, resume)
+    run_training(cfg, run_dir=Path(run_dir) if run_dir else None, resume=resume_path,
+                 dry_run=dry_run)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from typing import Any, Literal, Mapping
 
 from vid2vid.errors import UserError
 
-__all__ = ["ModelConfig", "PresetName", "PRESETS"]
+__all__ = ["ModelConfig", "PresetName", "PRESETS", "TrainConfig", "LossWeights", "AugmentConfig"]
 
 PresetName = Literal["tiny", "small", "base"]
 
@@ -127,15 +127,15 @@ class ModelConfig:
         return cls(**kwargs)
 
 
-def _coerce(key: str, value: Any, hint: Any) -> Any:
+def _coerce(key: str, value: Any, hint: Any, where: str = "model config") -> Any:
     """Check one value against its field type; ints are accepted for floats and
     lists for tuples (what YAML and JSON give back)."""
     origin = typing.get_origin(hint)
     if origin is tuple:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         if not isinstance(value, (list, tuple)):
-            raise UserError(f"model config: {key} must be a list, got {value!r}")
-        return tuple(_coerce(key, v, item) for v in value)
+            raise UserError(f"{where}: {key} must be a list, got {value!r}")
+        return tuple(_coerce(key, v, item, where) for v in value)
     if hint is bool:
         ok = isinstance(value, bool)
     elif hint is int:
@@ -146,7 +146,7 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     else:
         ok = True
     if not ok:
-        raise UserError(f"model config: {key} must be {hint.__name__}, got {value!r}")
+        raise UserError(f"{where}: {key} must be {hint.__name__}, got {value!r}")
     return value
 
 
@@ -162,3 +162,172 @@ PRESETS: dict[str, dict[str, Any]] = {
                  n_enhancer_blocks=3, ndf=64, d_layers=3, d_scales=3, face_ndf=64,
                  face_layers=3),
 }
+
+
+# ---------------------------------------------------------------------------------------
+# Training configuration. One typed config, filled from defaults, a preset, an optional
+# YAML file and the command line (in that order), validated once, saved in the run.
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+GanKind = Literal["hinge", "ls"]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Clip-consistent augmentation (see `vid2vid.data`)."""
+
+    scale: float = 0.1          # extra zoom drawn from [1, 1 + scale] over "cover the crop"
+    flip: bool = False          # off: a mirrored person is not the same person
+    brightness: float = 0.1
+    contrast: float = 0.1
+    saturation: float = 0.1
+    drop_limb: float = 0.05     # each limb, each hand and the face dropped with this chance
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the generator's loss terms (the discriminators' GAN losses have weight 1)."""
+
+    gan: float = 1.0              # image D
+    temporal_gan: float = 1.0     # temporal D, per frame skip
+    face_gan: float = 1.0         # face-crop D
+    feature_matching: float = 10.0
+    perceptual: float = 10.0      # VGG19, when its weights are present
+    l1: float = 10.0              # replaces the perceptual loss when VGG19 is missing
+    flow: float = 10.0            # predicted vs ground-truth flow
+    warp: float = 10.0            # real previous frame warped by the predicted flow
+    mask: float = 1.0             # occlusion mask vs flow confidence
+    fg_mask: float = 1.0          # foreground mask vs the person mask
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved as the run's config.yaml."""
+
+    data: tuple[str, ...] = ()
+    preset: PresetName = "small"
+    model: ModelConfig = ModelConfig()
+    size: int = 256               # final frame height in pixels
+    base_size: int = 0            # progressive start size; 0 = max(64, size / 4)
+    frames: int = 8               # final frames per clip
+    steps: int = 10000
+    batch_size: int = 1
+    progressive: bool = False
+    temporal: bool = True         # False: per-frame baseline (no flow, warp or temporal D)
+    face_d: bool = True
+    holdout: float = 0.2          # last share of each video kept for evaluation
+    max_stride: int = 2           # clips sample every 1..max_stride-th frame
+    bptt: int = 4                 # frames back-propagated together; outputs detached between
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    beta1: float = 0.0
+    beta2: float = 0.999
+    gan_loss: GanKind = "hinge"
+    ema: float = 0.999
+    loss: LossWeights = LossWeights()
+    augment: AugmentConfig = AugmentConfig()
+    precision: Precision = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    channels_last: bool = True    # used on CUDA
+    compile: bool = False
+    device: str = "auto"
+    seed: int = 0
+    workers: int = -1             # data loader processes; -1: 1 on CPU, up to 8 on CUDA
+    log_every: int = 10
+    sample_every: int = 100
+    checkpoint_minutes: float = 10.0
+    keep_last: int = 3
+    max_nonfinite: int = 20       # non-finite losses in a row before the run stops
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.size >= 16, "size must be >= 16"),
+            (self.frames >= 1, "frames must be >= 1"),
+            (self.steps >= 1, "steps must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
+            (self.max_stride >= 1, "max_stride must be >= 1"),
+            (self.bptt >= 1, "bptt must be >= 1"),
+            (0.0 <= self.ema < 1.0, "ema must be in [0, 1)"),
+            (self.keep_last >= 1, "keep_last must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(f"train config: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, ModelConfig):
+                value = value.to_dict()
+            elif dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """Strict inverse of `to_dict`: unknown keys raise UserError naming them."""
+        return _dataclass_from_dict(cls, data, "train config")
+
+    @classmethod
+    def resolve(cls, overrides: Mapping[str, Any], yaml_file: str | None = None) -> "TrainConfig":
+        """Defaults < preset < YAML file < command-line overrides (None = not given).
+
+        The model section starts from the chosen preset; YAML or `model.*`
+        overrides change single fields of it.
+        """
+        layered: dict[str, Any] = {}
+        if yaml_file is not None:
+            import yaml
+
+            try:
+                with open(yaml_file) as f:
+                    loaded = yaml.safe_load(f) or {}
+            except (OSError, yaml.YAMLError) as e:
+                raise UserError(f"cannot read config {yaml_file}: {e}") from None
+            if not isinstance(loaded, dict):
+                raise UserError(f"{yaml_file} must hold a mapping of config keys")
+            layered.update(loaded)
+        layered.update({k: v for k, v in overrides.items() if v is not None})
+        preset = layered.get("preset", cls.preset)
+        model = ModelConfig.preset(preset).to_dict()
+        model_overrides = layered.pop("model", None) or {}
+        if not isinstance(model_overrides, dict):
+            raise UserError("train config: model must be a mapping of model config keys")
+        ModelConfig.from_dict(model_overrides)  # unknown keys fail here, named
+        model.update(model_overrides)
+        layered["model"] = model
+        return cls.from_dict(layered)
+
+
+def _dataclass_from_dict(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise UserError(f"{where}: expected a mapping, got {data!r}")
+    if cls is ModelConfig:
+        return ModelConfig.from_dict(data)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise UserError(f"unknown {where} key(s): {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _dataclass_from_dict(hint, value, f"{where}.{key}")
+        elif typing.get_origin(hint) is Literal:
+            if value not in typing.get_args(hint):
+                raise UserError(f"{where}: {key} must be one of "
+                                f"{', '.join(map(str, typing.get_args(hint)))}, got {value!r}")
+            kwargs[key] = value
+        elif hint is str:
+            if not isinstance(value, str):
+                raise UserError(f"{where}: {key} must be a string, got {value!r}")
+            kwargs[key] = value
+        else:
+            kwargs[key] = _coerce(key, value, hint, where)
+    return cls(**kwargs)

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 import torch
 
+from vid2vid.config import AugmentConfig
 from vid2vid.dataset_dir import frame_path, load_dataset
 from vid2vid.errors import UserError
 from vid2vid.flow_png import read_flow_png
@@ -80,21 +81,9 @@ class Clip(NamedTuple):
     source: torch.Tensor
 
 
-@dataclass(frozen=True)
-class Augment:
-    """Clip-consistent augmentation settings."""
-
-    scale: float = 0.1          # extra zoom drawn from [1, 1 + scale] over "cover the crop"
-    flip: bool = False          # off by default: poses are not mirror-symmetric people
-    brightness: float = 0.1
-    contrast: float = 0.1
-    saturation: float = 0.1
-    drop_limb: float = 0.05     # each limb, each hand and the face dropped with this chance
-
-    @staticmethod
-    def none() -> "Augment":
-        return Augment(scale=0.0, flip=False, brightness=0.0, contrast=0.0, saturation=0.0,
-                       drop_limb=0.0)
+def no_augment() -> AugmentConfig:
+    return AugmentConfig(scale=0.0, flip=False, brightness=0.0, contrast=0.0, saturation=0.0,
+                         drop_limb=0.0)
 
 
 @dataclass(frozen=True)
@@ -167,13 +156,14 @@ def compose_flows(flows: list[np.ndarray]) -> np.ndarray:
 class ClipDataset(torch.utils.data.Dataset):
     """Clips of `length` frames at output size `(height, width)` from dataset directories.
 
-    Item `i` picks clip `i % len(self)` (a video and start frame, stride-1
-    numbering) and draws stride, crop and augmentation from `(seed, i)`, so a
-    sampler that hands out growing ids gets fresh augmentation every epoch.
+    Item `i` is sample `i % len(self)` of epoch `i // len(self)`, in an order
+    shuffled per epoch, and draws stride, crop and augmentation from
+    `(seed, i)`: a sampler handing out growing ids gets every clip once per
+    epoch with fresh augmentation, and the same id always gives the same clip.
     """
 
     def __init__(self, videos: list[VideoIndex], length: int, size: tuple[int, int],
-                 max_stride: int = 1, augment: Augment = Augment(), seed: int = 0,
+                 max_stride: int = 1, augment: AugmentConfig = AugmentConfig(), seed: int = 0,
                  with_flow: bool = True):
         if length < 1:
             raise ValueError("clip length must be >= 1")
@@ -185,6 +175,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.with_flow = with_flow
         self._starts = {}
+        self._epoch_order: tuple[int, np.ndarray] = (-1, np.zeros(0, np.int64))
         self.items = [(v, int(s)) for v, video in enumerate(videos)
                       for s in self._valid_starts(v, 1)]
         if not self.items:
@@ -203,9 +194,16 @@ class ClipDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def _order(self, epoch: int) -> np.ndarray:
+        if self._epoch_order[0] != epoch:
+            perm = np.random.default_rng([self.seed, 1 << 20, epoch]).permutation(len(self.items))
+            self._epoch_order = (epoch, perm)
+        return self._epoch_order[1]
+
     def __getitem__(self, i: int) -> Clip:
         rng = np.random.default_rng([self.seed, int(i)])
-        v, start = self.items[i % len(self.items)]
+        epoch, j = divmod(int(i), len(self.items))
+        v, start = self.items[self._order(epoch)[j]]
         video = self.videos[v]
         stride = 1
         if self.max_stride > 1:
@@ -228,12 +226,19 @@ class ClipDataset(torch.utils.data.Dataset):
         cover = max(out_w / src_w, out_h / src_h)
         a = cover * (1.0 + rng.uniform(0, self.augment.scale))
         scaled_w, scaled_h = int(np.ceil(src_w * a)), int(np.ceil(src_h * a))
+        if self.augment.scale == 0:
+            # No augmentation (evaluation, transfer): the centred crop, always the same.
+            return a, (scaled_w, scaled_h), ((scaled_w - out_w) // 2, (scaled_h - out_h) // 2), False
         x0 = int(rng.integers(0, scaled_w - out_w + 1))
         # Keep the feet in: the crop's vertical slack goes mostly to the top (people stand).
         y0 = int(rng.integers(0, max(1, (scaled_h - out_h) // 4) + 1))
         y0 = min(y0, scaled_h - out_h)
         flip = bool(self.augment.flip and rng.random() < 0.5)
         return a, (scaled_w, scaled_h), (x0, y0), flip
+
+    def frames_at(self, v: int, idx: list[int]) -> Clip:
+        """The frames `idx` of video `v` as one clip (any frames, held-out ones too)."""
+        return self._load(self.videos[v], v, list(idx), 1, np.random.default_rng(self.seed))
 
     def _load(self, video: VideoIndex, v: int, idx: list[int], stride: int,
               rng: np.random.Generator) -> Clip:

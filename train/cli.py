@@ -1,0 +1,64 @@
+"""Turning `vid2vid train` flags into a TrainConfig (and a checkpoint to resume)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vid2vid.checkpoint import load_checkpoint
+from vid2vid.config import TrainConfig
+from vid2vid.dataset_dir import read_meta
+from vid2vid.errors import UserError
+from vid2vid.runs import runs_for_dataset
+
+# Settings that may differ when a run is resumed (where and how fast, not what is computed).
+RESUMABLE = {"device", "workers"}
+
+
+def default_datasets(root: Path = Path("data")) -> list[str]:
+    """Every finished dataset directory under ./data/ (the default output of preprocess)."""
+    found = []
+    if root.is_dir():
+        for d in sorted(root.iterdir()):
+            meta = read_meta(d) if d.is_dir() else None
+            if meta is not None and meta.get("complete"):
+                found.append(str(d))
+    if not found:
+        raise UserError(f"no datasets under {root}/; run vid2vid preprocess VIDEO first "
+                        "(or pass --data DIR)")
+    return found
+
+
+def resolve_config(overrides: dict, config_file: str | None,
+                   resume: str | None) -> tuple[TrainConfig, Path | None]:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if resume is None:
+        if "data" not in given:
+            given["data"] = default_datasets()
+        for d in given["data"]:
+            meta = read_meta(Path(d))
+            if meta is None:
+                raise UserError(f"{d} is not a dataset directory (no meta.json); create one "
+                                "with vid2vid preprocess VIDEO")
+        return TrainConfig.resolve(given, config_file), None
+
+    if resume == "latest":
+        data = given.get("data") or default_datasets()
+        runs = runs_for_dataset(Path(data[0]))
+        if not runs:
+            raise UserError(f"no run has trained on {data[0]} yet; start one with "
+                            "vid2vid train (without --resume)")
+        resume_path = runs[0]
+    else:
+        resume_path = Path(resume)
+    ckpt = load_checkpoint(resume_path)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    changed = sorted(k for k, v in given.items() if k not in RESUMABLE
+                     and cfg.to_dict().get(k) != (list(v) if isinstance(v, tuple) else v))
+    if changed or config_file:
+        raise UserError("--resume continues the run with its own config; drop "
+                        + ", ".join("--" + k.replace("_", "-") for k in changed)
+                        + (" --config" if config_file else ""))
+    if given:
+        cfg = TrainConfig.from_dict({**cfg.to_dict(),
+                                     **{k: v for k, v in given.items() if k in RESUMABLE}})
+    return cfg, Path(ckpt["path"])

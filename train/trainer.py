@@ -1,0 +1,509 @@
+"""`vid2vid train`: dataset directories -> a run directory with a trained generator.
+
+The whole loop is `train()` below, top to bottom. One step is one batch of
+clips. Each clip is generated frame by frame (frame 0 in image mode, then
+from the two previous *outputs*), in chunks of `bptt` frames: the outputs of
+earlier chunks are detached, so memory grows with `bptt`, not with the clip.
+Per chunk the generator's losses are computed against the current
+discriminators, then the discriminators' losses on the detached outputs, and
+both take an optimiser step together.
+
+Generator losses (weights in `TrainConfig.loss`): image GAN + feature
+matching, temporal GAN per frame skip, face-crop GAN, VGG19 perceptual (L1
+without VGG weights), flow L1 against the ground-truth flow (weighted by how
+well that flow explains the real frames), warp loss (real previous frame
+warped by the predicted flow vs the real frame), occlusion-mask loss, and
+the foreground mask against the person mask.
+
+Robustness: a non-finite loss skips the step (counted; many in a row stop
+the run with the last good checkpoint intact); Ctrl-C or SIGTERM saves a
+checkpoint and exits; checkpoints are also written every few minutes and
+at every stage boundary. CUDA out-of-memory is reported with settings that
+would fit.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import signal
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from train.distributed import World, all_agree, average_gradients, init_world, shutdown
+from train.samples import write_grid, write_sample_video
+from train.schedule import Stage, build_stages, format_table, stage_at
+from vid2vid import losses
+from vid2vid.checkpoint import load_checkpoint, save_checkpoint
+from vid2vid.config import TrainConfig
+from vid2vid.crops import crop_and_resize, face_boxes
+from vid2vid.data import MAP_CHANNELS, ClipDataset, VideoIndex, index_dataset, no_augment
+from vid2vid.errors import UserError
+from vid2vid.generate import frame_window, map_window
+from vid2vid.models import (FaceDiscriminator, Generator, ImageDiscriminator,
+                            TemporalDiscriminator, warp)
+from vid2vid.runs import CONFIG, new_run_dir
+
+
+class _Stop(Exception):
+    """Raised by the SIGTERM handler so the loop saves and exits like on Ctrl-C."""
+
+
+def frame_width(cfg: TrainConfig, video: VideoIndex, final_levels: int) -> int:
+    """Final frame width: the first video's aspect, a multiple of what G needs."""
+    multiple = 2 ** (cfg.model.n_downsample + final_levels)
+    if cfg.size % multiple:
+        raise UserError(f"--size {cfg.size} must be a multiple of {multiple} for this model "
+                        f"({final_levels} enhancer level(s)); try "
+                        f"{max(multiple, cfg.size // multiple * multiple)}")
+    w, h = video.size
+    return max(multiple, int(round(cfg.size * w / h / multiple)) * multiple)
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def _make_loader(videos, stage: Stage, width: int, cfg: TrainConfig, world: World,
+                 step: int, device: torch.device):
+    """Clips of this stage from sample id (step * world + rank) * batch on, in order."""
+    height = stage.size
+    dataset = ClipDataset(videos, stage.frames, (height, width * stage.size // cfg.size),
+                          max_stride=cfg.max_stride, augment=cfg.augment, seed=cfg.seed,
+                          with_flow=cfg.temporal)
+
+    def ids():
+        s = step
+        while True:
+            base = (s * world.size + world.rank) * cfg.batch_size
+            yield from range(base, base + cfg.batch_size)
+            s += 1
+
+    workers = cfg.workers if cfg.workers >= 0 else (min(8, torch.get_num_threads())
+                                                    if device.type == "cuda" else 1)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.batch_size, sampler=ids(), num_workers=workers,
+        pin_memory=device.type == "cuda", prefetch_factor=2 if workers else None,
+        persistent_workers=False,
+    )
+    return dataset, iter(loader)
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "python_gauss": random.getstate()[2],
+             "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+             "numpy_pos": int(np.random.get_state()[2])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(state["python"]), state["python_gauss"]))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32),
+                         state["numpy_pos"], 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def train(cfg: TrainConfig, run_dir: Path | None = None, resume: Path | None = None,
+          dry_run: bool = False, runs_root: Path = Path("runs"), progress: bool = True) -> Path:
+    """Trains per `cfg`; returns the run directory. `resume`: a run dir or checkpoint."""
+    world = init_world(cfg.device)
+    device = world.device
+    try:
+        return _train(cfg, world, run_dir, resume, dry_run, runs_root, progress)
+    finally:
+        shutdown(world)
+
+
+def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
+    device = world.device
+    ckpt = None
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        run_dir = Path(ckpt["path"]).parent
+    videos = [index_dataset(Path(d), cfg.holdout) for d in cfg.data]
+    base = cfg.base_size or None
+    stages = build_stages(cfg.steps, cfg.size, cfg.frames, cfg.progressive, base_size=base)
+    final_levels = stages[-1].levels
+    width = frame_width(cfg, videos[0], final_levels)
+    amp_dtype = autocast_dtype(cfg, device)
+    channels_last = cfg.channels_last and device.type == "cuda"
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    if world.main:
+        print(f"data: " + ", ".join(f"{v.root} ({v.train_frames} training + "
+                                    f"{v.frames - v.train_frames} held-out frames)"
+                                    for v in videos))
+        print(f"device: {device}, precision: {amp_dtype or 'fp32'}, "
+              f"processes: {world.size}, final frames {cfg.size}x{width}")
+        print(format_table(stages))
+
+    # -- networks and optimisers ----------------------------------------------------
+    torch.manual_seed(cfg.seed)  # every rank builds the same initial weights
+    G = Generator(cfg.model, MAP_CHANNELS, levels=stages[0].levels + 1)
+    D_img = ImageDiscriminator(cfg.model, MAP_CHANNELS)
+    D_tmp = TemporalDiscriminator(cfg.model) if cfg.temporal else None
+    D_face = FaceDiscriminator(cfg.model) if cfg.face_d else None
+    discriminators = torch.nn.ModuleList([d for d in (D_img, D_tmp, D_face) if d is not None])
+    if ckpt is not None:
+        while len(G.levels) < ckpt["levels"]:
+            G.grow()
+    G.to(device, memory_format=memory_format)
+    discriminators.to(device, memory_format=memory_format)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    betas = (cfg.beta1, cfg.beta2)
+    # One param group per level, so growing adds a group and a resumed run rebuilds the same.
+    opt_G = torch.optim.Adam([{"params": list(level.parameters())} for level in G.levels],
+                             lr=cfg.lr_g, betas=betas)
+    opt_D = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr_d, betas=betas)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vgg = losses.VGGPerceptualLoss.pretrained()
+    if world.main:
+        for w in caught:
+            print(f"note: {w.message}")
+    if vgg is not None:
+        vgg.to(device)
+    if world.main:
+        n_g = sum(p.numel() for p in G.parameters()) / 1e6
+        n_d = sum(p.numel() for p in discriminators.parameters()) / 1e6
+        print(f"model: preset {cfg.preset}, G {n_g:.2f} M parameters "
+              f"({len(G.levels)} level(s) now), Ds {n_d:.2f} M; reconstruction loss: "
+              f"{'VGG19 perceptual' if vgg is not None else 'L1 (no VGG19 weights)'}")
+
+    step, ema_updates, nonfinite_total = 0, 0, 0
+    if ckpt is not None:
+        G.load_state_dict(ckpt["G"])
+        G_ema.load_state_dict(ckpt["G_ema"])
+        discriminators.load_state_dict(ckpt["D"])
+        opt_G.load_state_dict(ckpt["opt_G"])
+        opt_D.load_state_dict(ckpt["opt_D"])
+        scaler.load_state_dict(ckpt["scaler"])
+        step, ema_updates = ckpt["step"], ckpt["ema_updates"]
+        nonfinite_total = ckpt["nonfinite"]
+        _set_rng_state(ckpt["rng"])
+        if world.main:
+            print(f"resuming {run_dir} at step {step}")
+    if dry_run:
+        if world.main:
+            print("dry run: config, data, schedule and networks are valid; nothing trained")
+        return Path(run_dir) if run_dir else runs_root
+
+    # -- the run directory --------------------------------------------------------------
+    if run_dir is None:
+        run_dir = new_run_dir(runs_root, list(cfg.data))
+    run_dir = Path(run_dir)
+    writer = None
+    if world.main:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        record = cfg.to_dict()
+        record["data"] = [str(Path(d).resolve()) for d in cfg.data]
+        record["holdout_frames"] = {str(v.root.resolve()): [v.train_frames, v.frames]
+                                    for v in videos}
+        record["frame_size"] = [cfg.size, width]
+        tmp = run_dir / (CONFIG + ".tmp")
+        tmp.write_text(yaml.safe_dump(record, sort_keys=False))
+        tmp.replace(run_dir / CONFIG)
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir / "tb"), purge_step=step)
+        print(f"run: {run_dir}")
+
+    def checkpoint(stage: Stage) -> None:
+        if not world.main:
+            return
+        save_checkpoint(run_dir, step, {
+            "format": "vid2vid-checkpoint",
+            "config": cfg.to_dict(), "map_channels": MAP_CHANNELS, "levels": len(G.levels),
+            "frame_size": [cfg.size, width], "stage": stage.index,
+            "G": G.state_dict(), "G_ema": G_ema.state_dict(), "D": discriminators.state_dict(),
+            "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
+            "scaler": scaler.state_dict(), "step": step, "ema_updates": ema_updates,
+            "nonfinite": nonfinite_total, "rng": _rng_state(),
+        }, cfg.keep_last)
+
+    def on_sigterm(signum, frame):
+        raise _Stop()
+
+    previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
+    autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
+                else nullcontext())
+    G_step = torch.compile(G) if cfg.compile else G
+    stage: Stage | None = None
+    loader = dataset = None
+    last_save = time.time()
+    nonfinite_run = 0
+    logged: dict[str, float] = {}
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and world.main),
+               unit="step", dynamic_ncols=True, mininterval=1.0)
+    t_start, step_start = time.time(), step
+    try:
+        while step < cfg.steps:
+            # -- stage changes: grow, freeze, new loader -----------------------------------
+            now = stage_at(step, stages)
+            if stage is None or now.index != stage.index:
+                if stage is not None:
+                    checkpoint(stage)
+                    last_save = time.time()
+                stage = now
+                while len(G.levels) < stage.levels + 1:
+                    new = G.grow()
+                    G_ema.grow().load_state_dict(new.state_dict())
+                    G_ema.requires_grad_(False)
+                    opt_G.add_param_group({"params": list(new.parameters())})
+                for level in G.levels[:-1]:
+                    level.requires_grad_(stage.train_old_levels)
+                dataset, loader = _make_loader(videos, stage, width, cfg, world, step, device)
+                bar.set_description(f"stage {stage.index} {stage.kind} {stage.size}px "
+                                    f"x{stage.frames}")
+
+            clip = next(loader)
+            maps = clip.maps.to(device, non_blocking=True)
+            reals = clip.frames.to(device, non_blocking=True)
+            masks = clip.masks.to(device, non_blocking=True)
+            gt_flow = clip.flow.to(device, non_blocking=True)
+            flow_valid = clip.flow_valid.to(device, non_blocking=True)
+            B, T, _, H, W = reals.shape
+            maps_list = [maps[:, t].contiguous(memory_format=memory_format) for t in range(T)]
+            fakes: list[torch.Tensor] = []
+            sums: dict[str, torch.Tensor] = {}
+            skipped = False
+
+            for c0 in range(0, T, cfg.bptt):
+                c1 = min(T, c0 + cfg.bptt)
+                # Outputs of earlier chunks are inputs, not paths for gradients.
+                fakes = [f.detach() for f in fakes]
+                outs = []
+                terms: dict[str, torch.Tensor] = {}
+                with autocast:
+                    # -- generate the chunk, frame by frame ------------------------------
+                    for t in range(c0, c1):
+                        prev = frame_window(fakes, t) if cfg.temporal else None
+                        out = G_step(map_window(maps_list, t), prev)
+                        fakes.append(out.image)
+                        outs.append(out)
+                    fake = torch.stack(fakes[c0:c1], 1)           # [B, n, 3, H, W]
+                    real = reals[:, c0:c1]
+                    m = maps[:, c0:c1]
+
+                    # -- generator losses (discriminators frozen) --------------------------
+                    discriminators.requires_grad_(False)
+                    d_real = D_img(m.flatten(0, 1), real.flatten(0, 1))
+                    d_fake = D_img(m.flatten(0, 1), fake.flatten(0, 1))
+                    terms["gan"] = cfg.loss.gan * losses.gan_g_loss(d_fake, cfg.gan_loss)
+                    terms["fm"] = cfg.loss.feature_matching * losses.feature_matching_loss(
+                        d_real, d_fake)
+                    if vgg is not None:
+                        terms["vgg"] = cfg.loss.perceptual * vgg(fake.flatten(0, 1),
+                                                                 real.flatten(0, 1))
+                    else:
+                        terms["l1"] = cfg.loss.l1 * losses.l1_loss(fake, real)
+                    fg = torch.stack([o.fg_mask for o in outs], 1)
+                    terms["fg"] = cfg.loss.fg_mask * losses.l1_loss(fg, masks[:, c0:c1])
+
+                    t_window = None
+                    if D_tmp is not None and c1 >= cfg.model.temporal_frames:
+                        span = (cfg.model.temporal_frames - 1) * max(cfg.model.temporal_skips)
+                        w0 = max(0, c0 - span)
+                        t_window = (w0, c1)
+                        t_flows = gt_flow[:, w0:c1]
+                        t_fake = D_tmp(torch.stack(fakes[w0:c1], 1), t_flows)
+                        for s in t_fake:
+                            terms[f"t{s}"] = cfg.loss.temporal_gan * losses.gan_g_loss(
+                                t_fake[s], cfg.gan_loss)
+
+                    face_crops = None
+                    if D_face is not None:
+                        # Boxes from the loader's CPU keypoints: no device sync to find faces.
+                        kp = clip.keypoints[:, c0:c1].flatten(0, 1)
+                        boxes, ok = face_boxes(kp[:, :25], kp[:, 25:95], (H, W))
+                        if ok.any():
+                            crop = max(16, H // 4 // 8 * 8)
+                            face_crops = (boxes[ok].to(device), ok.nonzero()[:, 0].to(device),
+                                          crop)
+                            fake_faces = crop_and_resize(fake.flatten(0, 1)[face_crops[1]],
+                                                         face_crops[0], crop)
+                            terms["face"] = cfg.loss.face_gan * losses.gan_g_loss(
+                                D_face(fake_faces), cfg.gan_loss)
+
+                    for i, t in enumerate(range(c0, c1)):
+                        o = outs[i]
+                        if o.flow is None:
+                            continue
+                        real_prev, real_t = reals[:, t - 1], reals[:, t]
+                        valid = flow_valid[:, t]
+                        gt_conf = valid * losses.flow_confidence(
+                            warp(real_prev, gt_flow[:, t]), real_t)
+                        pred_conf = losses.flow_confidence(
+                            warp(real_prev, o.flow.detach()), real_t)
+                        add = {
+                            "flow": cfg.loss.flow * losses.flow_loss(o.flow, gt_flow[:, t], gt_conf),
+                            "warp": cfg.loss.warp * losses.warp_loss(real_prev, o.flow, real_t),
+                            "mask": cfg.loss.mask * losses.occlusion_mask_loss(o.mask, pred_conf),
+                        }
+                        for k, v in add.items():
+                            terms[k] = terms.get(k, 0) + v / (c1 - c0)
+                    g_total = sum(terms.values())
+
+                    # -- discriminator losses on the detached outputs ----------------------
+                    discriminators.requires_grad_(True)
+                    fake_d = fake.detach()
+                    d_terms = {"d_img": losses.gan_d_loss(
+                        D_img(m.flatten(0, 1), real.flatten(0, 1)),
+                        D_img(m.flatten(0, 1), fake_d.flatten(0, 1)), cfg.gan_loss)}
+                    if t_window is not None:
+                        w0, w1 = t_window
+                        t_flows = gt_flow[:, w0:w1]
+                        t_real = D_tmp(reals[:, w0:w1], t_flows)
+                        t_fake = D_tmp(torch.stack([f.detach() for f in fakes[w0:w1]], 1), t_flows)
+                        for s in t_fake:
+                            d_terms[f"d_t{s}"] = losses.gan_d_loss(t_real[s], t_fake[s],
+                                                                   cfg.gan_loss)
+                    if face_crops is not None:
+                        boxes_ok, idx, crop = face_crops
+                        real_faces = crop_and_resize(real.flatten(0, 1)[idx], boxes_ok, crop)
+                        fake_faces = crop_and_resize(fake_d.flatten(0, 1)[idx], boxes_ok, crop)
+                        d_terms["d_face"] = losses.gan_d_loss(D_face(real_faces), D_face(fake_faces),
+                                                              cfg.gan_loss)
+                    d_total = sum(d_terms.values())
+
+                # -- one step for both, unless a loss is not finite ------------------------
+                opt_G.zero_grad(set_to_none=True)
+                opt_D.zero_grad(set_to_none=True)
+                # G's losses reach only G (the Ds were frozen for them) and vice versa.
+                scaler.scale(g_total + d_total).backward()
+                # The step's one host sync: every rank must agree to step or to skip.
+                finite = bool(torch.isfinite(g_total.detach() + d_total.detach()))
+                if not all_agree(finite, world, device):
+                    skipped = True
+                    break
+                average_gradients(G.parameters(), world)
+                average_gradients(discriminators.parameters(), world)
+                scaler.step(opt_G)
+                scaler.step(opt_D)
+                scaler.update()
+                # EMA with a warm-up, so short runs do not sample from the initial weights.
+                ema_updates += 1
+                beta = min(cfg.ema, (1 + ema_updates) / (10 + ema_updates))
+                with torch.no_grad():
+                    ema_p = [p for p in G_ema.parameters()]
+                    torch._foreach_lerp_(ema_p, [p.detach() for p in G.parameters()], 1 - beta)
+                    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+                        b_ema.copy_(b)
+                for k, v in {**terms, **d_terms}.items():
+                    sums[k] = sums.get(k, 0) + v.detach()
+
+            # -- bookkeeping -------------------------------------------------------------
+            if skipped:
+                nonfinite_run += 1
+                nonfinite_total += 1
+                if nonfinite_run >= cfg.max_nonfinite:
+                    raise UserError(
+                        f"{nonfinite_run} steps in a row had non-finite losses (at step {step}); "
+                        f"the last good checkpoint in {run_dir} is intact. Lower --lr or use "
+                        "--precision fp32, then resume with --resume")
+            else:
+                nonfinite_run = 0
+            step += 1
+            bar.update(1)
+
+            if world.main and (step % cfg.log_every == 0 or step == cfg.steps) and sums:
+                logged = {k: float(v) for k, v in sums.items()}
+                for k, v in logged.items():
+                    writer.add_scalar(f"loss/{k}", v, step)
+                rate = (step - step_start) / max(time.time() - t_start, 1e-9)
+                writer.add_scalar("speed/steps_per_s", rate, step)
+                writer.add_scalar("speed/frames_per_s", rate * B * T * world.size, step)
+                bar.set_postfix_str(" ".join(f"{k}={v:.3g}" for k, v in logged.items()
+                                             if not k.startswith("d_t")))
+            if world.main and (step % cfg.sample_every == 0 or step == cfg.steps):
+                grid = write_grid(run_dir / "samples" / f"step-{step:08d}.png", maps[0],
+                                  torch.stack(fakes, 1)[0], reals[0])
+                writer.add_image("samples", grid, step, dataformats="HWC")
+            if time.time() - last_save > cfg.checkpoint_minutes * 60:
+                checkpoint(stage)
+                last_save = time.time()
+            if stage_at(step, stages).index != stage.index or step == cfg.steps:
+                if world.main:
+                    _stage_video(run_dir, stage, G_ema, videos, width, cfg, device, amp_dtype)
+        checkpoint(stage)
+    except (KeyboardInterrupt, _Stop):
+        bar.close()
+        if stage is not None:
+            checkpoint(stage)
+        if world.main:
+            print(f"\nstopped at step {step}; checkpoint saved in {run_dir}. Continue with: "
+                  f"vid2vid train --resume {run_dir}", file=sys.stderr)
+        raise SystemExit(130)
+    except torch.OutOfMemoryError:
+        raise UserError(
+            f"out of GPU memory at stage {stage.index if stage else 0} ({stage.size if stage else 0}"
+            f" px, {stage.frames if stage else 0} frames, batch {cfg.batch_size}, bptt "
+            f"{cfg.bptt}); try --batch-size {max(1, cfg.batch_size // 2)}, a smaller --bptt "
+            "(frames back-propagated together) or --precision bf16") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        bar.close()
+        if writer is not None:
+            writer.close()
+    if world.size > 1:
+        _check_ranks_agree(G, world, device)
+    if world.main:
+        elapsed = time.time() - t_start
+        print(f"done: {step - step_start} steps in {elapsed:.0f} s "
+              f"({(step - step_start) / max(elapsed, 1e-9):.2f} steps/s); "
+              f"non-finite steps skipped: {nonfinite_total}; run: {run_dir}")
+    return run_dir
+
+
+def _check_ranks_agree(G: torch.nn.Module, world: World, device: torch.device) -> None:
+    """Every rank must end with the same weights; say so (or fail loudly)."""
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        total = torch.stack([p.double().sum() for p in G.parameters()]).sum().reshape(1)
+    gathered = [torch.zeros_like(total) for _ in range(world.size)]
+    dist.all_gather(gathered, total.to(device))
+    values = [float(g) for g in gathered]
+    if any(v != values[0] for v in values):
+        raise RuntimeError(f"ranks disagree on the generator's weights: {values}")
+    if world.main:
+        print(f"weights identical on {world.size} ranks (checksum {values[0]:.6f})")
+
+
+def _stage_video(run_dir: Path, stage: Stage, G_ema, videos, width: int, cfg: TrainConfig,
+                 device, amp_dtype) -> None:
+    """A short video of held-out poses generated by G_ema at the end of each stage."""
+    video = videos[0]
+    first, count = video.train_frames, min(50, video.frames - video.train_frames)
+    if count < 1:
+        return
+    dataset = ClipDataset(videos, 1, (stage.size, width * stage.size // cfg.size),
+                          augment=no_augment(), seed=cfg.seed, with_flow=False)
+    fps = 25.0
+    try:
+        import json
+
+        fps = float(json.loads((video.root / "meta.json").read_text())["fps"])
+    except (OSError, ValueError, KeyError):
+        pass
+    write_sample_video(run_dir / "samples" / f"stage-{stage.index}-{stage.kind}.mp4", G_ema,
+                       dataset, 0, first, count, device, cfg.temporal, amp_dtype, fps)
