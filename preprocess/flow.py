@@ -61,7 +61,9 @@ class RAFTFlow:
     def __call__(self, gray, prev_gray, rgb: np.ndarray, prev_rgb: np.ndarray) -> np.ndarray:
         torch = self.torch
         h, w = rgb.shape[:2]
-        ph, pw = (-h) % 8, (-w) % 8  # RAFT needs sides divisible by 8
+        # RAFT needs sides divisible by 8 and at least 128 (its correlation pyramid).
+        ph = max(128, -(-h // 8) * 8) - h
+        pw = max(128, -(-w // 8) * 8) - w
 
         def prep(x: np.ndarray):
             t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float()

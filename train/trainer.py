@@ -142,7 +142,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
     final_levels = stages[-1].levels
     width = frame_width(cfg, videos[0], final_levels)
     amp_dtype = autocast_dtype(cfg, device)
-    channels_last = cfg.channels_last and device.type == "cuda"
+    # channels_last pays off with tensor cores and with bf16 on CPUs that have it (AVX512-BF16)
+    channels_last = cfg.channels_last and (device.type == "cuda" or amp_dtype == torch.bfloat16)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     if world.main:
@@ -255,6 +256,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
     bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and world.main),
                unit="step", dynamic_ncols=True, mininterval=1.0)
     t_start, step_start = time.time(), step
+    busy_seconds, frames_done = 0.0, 0   # time inside steps (data wait included), for speed.json
     try:
         while step < cfg.steps:
             # -- stage changes: grow, freeze, new loader -----------------------------------
@@ -275,6 +277,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
                 bar.set_description(f"stage {stage.index} {stage.kind} {stage.size}px "
                                     f"x{stage.frames}")
 
+            t_step = time.perf_counter()
             clip = next(loader)
             maps = clip.maps.to(device, non_blocking=True)
             reals = clip.frames.to(device, non_blocking=True)
@@ -423,6 +426,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
             else:
                 nonfinite_run = 0
             step += 1
+            busy_seconds += time.perf_counter() - t_step
+            frames_done += B * T * world.size
             bar.update(1)
 
             if world.main and (step % cfg.log_every == 0 or step == cfg.steps) and sums:
@@ -467,11 +472,38 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
     if world.size > 1:
         _check_ranks_agree(G, world, device)
     if world.main:
+        _write_speed(run_dir, cfg, device, amp_dtype, step - step_start, busy_seconds,
+                     frames_done)
         elapsed = time.time() - t_start
         print(f"done: {step - step_start} steps in {elapsed:.0f} s "
               f"({(step - step_start) / max(elapsed, 1e-9):.2f} steps/s); "
               f"non-finite steps skipped: {nonfinite_total}; run: {run_dir}")
     return run_dir
+
+
+def _write_speed(run_dir: Path, cfg: TrainConfig, device: torch.device, amp_dtype,
+                 steps: int, seconds: float, frames: int) -> None:
+    """speed.json: steps/s and frames/s inside the steps, and peak memory, for benchmarks."""
+    import json
+    import resource
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device)
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    record = {
+        "steps": steps, "seconds": round(seconds, 3),
+        "steps_per_s": steps / max(seconds, 1e-9), "frames_per_s": frames / max(seconds, 1e-9),
+        "peak_memory_bytes": int(peak),
+        "peak_memory_kind": "cuda max allocated" if device.type == "cuda" else "process max RSS",
+        "device": str(device), "precision": str(amp_dtype or "fp32"),
+        "channels_last": cfg.channels_last and (device.type == "cuda"
+                                                or amp_dtype == torch.bfloat16),
+        "preset": cfg.preset, "size": cfg.size, "frames": cfg.frames,
+        "batch_size": cfg.batch_size,
+    }
+    (run_dir / "speed.json").write_text(json.dumps(record, indent=1))
 
 
 def _check_ranks_agree(G: torch.nn.Module, world: World, device: torch.device) -> None:
