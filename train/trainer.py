@@ -233,6 +233,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
             "format": "vid2vid-checkpoint",
             "config": cfg.to_dict(), "map_channels": MAP_CHANNELS, "levels": len(G.levels),
             "frame_size": [cfg.size, width], "stage": stage.index,
+            # what G generates now (smaller than frame_size until the last level is grown)
+            "stage_frame_size": [stage.size, width * stage.size // cfg.size],
             "G": G.state_dict(), "G_ema": G_ema.state_dict(), "D": discriminators.state_dict(),
             "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
             "scaler": scaler.state_dict(), "step": step, "ema_updates": ema_updates,
@@ -437,8 +439,12 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
                 rate = (step - step_start) / max(time.time() - t_start, 1e-9)
                 writer.add_scalar("speed/steps_per_s", rate, step)
                 writer.add_scalar("speed/frames_per_s", rate * B * T * world.size, step)
-                bar.set_postfix_str(" ".join(f"{k}={v:.3g}" for k, v in logged.items()
-                                             if not k.startswith("d_t")))
+                # The bar shows totals and the two terms people watch; TensorBoard has all.
+                g_sum = sum(v for k, v in logged.items() if not k.startswith("d_"))
+                d_sum = sum(v for k, v in logged.items() if k.startswith("d_"))
+                rec = logged.get("vgg", logged.get("l1", 0.0))
+                bar.set_postfix_str(f"G {g_sum:.3g} D {d_sum:.3g} rec {rec:.3g} "
+                                    f"flow {logged.get('flow', 0.0):.3g}")
             if world.main and (step % cfg.sample_every == 0 or step == cfg.steps):
                 grid = write_grid(run_dir / "samples" / f"step-{step:08d}.png", maps[0],
                                   torch.stack(fakes, 1)[0], reals[0])

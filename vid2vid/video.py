@@ -161,9 +161,10 @@ def read_frames(info: VideoInfo, first: int = 0, stop: int | None = None) -> Ite
 
     import imageio_ffmpeg
 
-    filters = []
-    if abs(info.fps - info.source_fps) > 1e-3:
-        filters.append(f"fps={info.fps:.6f}")
+    # Always resample to a constant rate: a file whose timestamps have holes (a cut, a
+    # variable-rate phone video) otherwise decodes to more frames than its rate says,
+    # and every later stage would see the wrong time per frame.
+    filters = [f"fps={info.fps:.6f}"]
     if (w, h) != info.source_size:
         filters.append(f"scale={w}:{h}:flags=area")
     output_params = ["-vf", ",".join(filters)] if filters else []
