@@ -82,7 +82,10 @@ def test_resume_gives_the_same_weights(figure, tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as stop:
         train(cfg, run_dir=tmp_path / "split", progress=False)
     assert stop.value.code == 130
-    assert load_checkpoint(tmp_path / "split")["step"] == 7
+    early = load_checkpoint(tmp_path / "split")
+    assert early["step"] == 7
+    # the size G generates at follows its levels during progressive training
+    assert early["stage_frame_size"][0] == 32 * 2 ** (early["levels"] - 1)
     monkeypatch.setattr(trainer, "stage_at", real_stage_at)
     train(cfg, resume=tmp_path / "split", progress=False)
 

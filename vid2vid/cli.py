@@ -51,8 +51,10 @@ def cli() -> None:
     """Conditional video-to-video synthesis: pose, edges or labels -> video.
 
     \b
-    vid2vid preprocess dance.mp4     video -> dataset directory data/dance/
-    vid2vid train --progressive      datasets in data/ -> runs/<name>/
+    vid2vid preprocess dance.mp4          video -> dataset directory data/dance/
+    vid2vid train --progressive           datasets in data/ -> runs/<name>/
+    vid2vid transfer other.mp4 data/dance the dancer doing other.mp4's moves
+    vid2vid evaluate runs/<name>          quality on the held-out frames
     """
 
 
@@ -157,6 +159,116 @@ def train(data, progressive, config_file, preset, size, frames, steps, batch_siz
     cfg, resume_path = resolve_config(overrides, config_file, resume)
     run_training(cfg, run_dir=Path(run_dir) if run_dir else None, resume=resume_path,
                  dry_run=dry_run)
+
+
+def _parse_size(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT, e.g. 1280x720") from None
+    if w < 1 or h < 1:
+        raise click.BadParameter(f"{value!r} must be positive, e.g. 1280x720")
+    return w, h
+
+
+@cli.command()
+@click.argument("source", type=click.Path())
+@click.argument("target", type=click.Path())
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="The mp4 to write (default: <source>_to_<target>.mp4 here).")
+@click.option("--checkpoint", default=None, metavar="RUN|CKPT",
+              help="Run directory or ckpt-*.pt (default: the newest run under ./runs trained "
+                   "on TARGET).")
+@click.option("--compare", is_flag=True,
+              help="Also write <out>_compare.mp4: source | driving pose | result.")
+@click.option("--no-normalize", "no_normalize", is_flag=True,
+              help="Use the source poses as they are (no scaling/placing onto the target).")
+@click.option("--smooth/--no-smooth", default=True, show_default=True,
+              help="One-Euro filter the driving keypoints over time (as preprocess --smooth).")
+@click.option("--max-gap", type=click.IntRange(0, 1000), default=5, show_default=True,
+              help="Runs of at most this many frames without a person hold the last pose; "
+                   "longer runs are drawn empty.")
+@click.option("--max-frames", type=click.IntRange(1), default=None,
+              help="Stop after this many source frames.")
+@click.option("--fps", type=click.FloatRange(0.1, 1000), default=None,
+              help="Frame rate of a pose folder that is not a dataset's pose/ (a dataset's "
+                   "comes from its meta.json); of a frame folder (default 25).")
+@click.option("--source-size", default=None, metavar="WxH", callback=_parse_size,
+              help="Frame size the poses of a pose folder are in, when it is not a dataset's "
+                   "pose/ (a dataset's comes from its meta.json).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
+              show_default=True,
+              help="bf16: autocast; faster on GPUs, far slower on CPUs without bf16 units.")
+def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max_gap,
+             max_frames, fps, source_size, device, precision) -> None:
+    """Make TARGET's person perform SOURCE's motion (writes an mp4).
+
+    \b
+    SOURCE  a video (poses detected in memory, nothing else written), a folder of
+            frames, a folder of OpenPose JSON, or a dataset directory
+    TARGET  the target's dataset directory (data/<name>) or its pose/ folder
+
+    The result has one frame per source frame, at the source frame rate, with
+    the source's audio. Poses are normalised onto the target (Everybody Dance
+    Now: scale and position from both people's ankles and heights).
+
+    \b
+    vid2vid transfer dance.mp4 data/dancer -o dancer_dances.mp4 --compare
+    vid2vid transfer other/pose data/dancer --checkpoint runs/dancer-20261121-101500
+    """
+    from pathlib import Path
+
+    from infer.transfer import TransferOptions, transfer as run_transfer
+
+    options = TransferOptions(checkpoint=checkpoint, compare=compare, normalize=not no_normalize,
+                              smooth=smooth, max_gap=max_gap, max_frames=max_frames,
+                              device=device, precision=precision, fps=fps,
+                              source_size=source_size)
+    result = run_transfer(Path(source), Path(target), out, options)
+    click.echo(result.line())
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--data", default=None, type=click.Path(file_okay=False),
+              help="Evaluate on this dataset only (default: every dataset of the run; also "
+                   "where a moved dataset now is).")
+@click.option("--baseline", default=None, metavar="RUN2",
+              help="Another run on the same data as an extra row (e.g. one trained with "
+                   "--no-temporal).")
+@click.option("--max-frames", type=click.IntRange(1), default=None,
+              help="Evaluate only the first N held-out frames.")
+@click.option("--split", type=click.Choice(["holdout", "train"]), default="holdout",
+              show_default=True,
+              help="train: the training frames instead (a sanity check; retrieval is exact).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for eval.json, eval_compare.mp4 and report.html (default: RUN).")
+def evaluate(run, data, baseline, max_frames, split, device, out) -> None:
+    """Score a run on its held-out frames (self-reenactment), with baselines.
+
+    Generates the held-out frames from their own poses and compares them with
+    the real ones: PSNR, SSIM, warp error (flicker) and pose consistency, on
+    the full frame and on the person's box; rows for the model, the nearest
+    training frame by pose (retrieval), --baseline, and the real video.
+    Writes eval.json, eval_compare.mp4 and report.html into RUN.
+
+    \b
+    vid2vid evaluate runs/dancer-20261121-101500
+    vid2vid evaluate runs/dancer-A --baseline runs/dancer-B-no-temporal
+    """
+    from infer.evaluate import evaluate as run_evaluate
+
+    result = run_evaluate(run, data=data, baseline=baseline, max_frames=max_frames,
+                          device=device, out=out, split=split)
+    click.echo(result.format_table())
+    click.echo(f"{result.frames} frames in {result.seconds:.1f} s; wrote {result.json_path}, "
+               f"{result.report_path}, {result.video_path}")
 
 
 def main() -> None:

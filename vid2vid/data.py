@@ -12,6 +12,11 @@ in the `[T, C, H, W]` layout (the DataLoader adds B):
   (t -> t-1, strides composed from the stored per-frame flows) with its valid
   mask (0 for the first frame of the clip), keypoints in output pixels.
 
+Without augmentation a frame is scaled to cover the output size and its
+centre cropped (`centered_geometry`); transfer and evaluation draw their maps
+through the same function (`keypoints_to_maps`), so a pose lands on the same
+model pixels in training, evaluation and transfer.
+
 Augmentation is temporally consistent: one random scale, crop and (optional)
 flip for every frame of a clip, applied to frames, masks, flow (vectors
 scaled and mirrored too) and keypoints (left/right swapped on flips); colour
@@ -153,6 +158,73 @@ def compose_flows(flows: list[np.ndarray]) -> np.ndarray:
     return total
 
 
+@dataclass(frozen=True)
+class CropGeometry:
+    """How a stored frame becomes a model frame: scale, crop, optional mirror.
+
+    The stored frame (dataset pixels) is scaled by `scale` to `scaled` = (w, h),
+    the `out` = (H, W) window at `offset` = (x0, y0) is kept, and the result is
+    mirrored when `flip`. Frames, masks, flow and keypoints all go through the
+    same geometry, so they stay aligned.
+    """
+
+    scale: float
+    scaled: tuple[int, int]     # (w, h) after scaling
+    offset: tuple[int, int]     # (x0, y0) of the crop in the scaled frame
+    out: tuple[int, int]        # (H, W) of the model frame
+    flip: bool = False
+
+    def image(self, img: np.ndarray, interp: int = cv2.INTER_AREA) -> np.ndarray:
+        """A stored-size image `[h, w, ...]` -> the model frame `[H, W, ...]`."""
+        (x0, y0), (out_h, out_w) = self.offset, self.out
+        out = cv2.resize(img, self.scaled, interpolation=interp)[y0:y0 + out_h, x0:x0 + out_w]
+        return out[:, ::-1] if self.flip else out
+
+    def keypoints(self, kp: np.ndarray) -> np.ndarray:
+        """`[137, 3]` keypoints in stored pixels -> model pixels (missing ones stay 0, 0, 0)."""
+        out = np.asarray(kp, np.float32).copy()
+        present = out[:, 2] > 0
+        out[present, 0] = out[present, 0] * self.scale - self.offset[0]
+        out[present, 1] = out[present, 1] * self.scale - self.offset[1]
+        return flip_keypoints(out, self.out[1]) if self.flip else out
+
+
+def centered_geometry(src_size: tuple[int, int], out_size: tuple[int, int]) -> CropGeometry:
+    """The geometry without augmentation: scale to cover the model frame, crop the centre.
+
+    `src_size` is the stored frame's (w, h) (meta.json "size"), `out_size` the
+    model frame's (H, W) (a run's frame size). Training without augmentation,
+    evaluation and transfer all use this one, so a pose lands on the same model
+    pixels in all three.
+    """
+    out_h, out_w = out_size
+    src_w, src_h = src_size
+    a = max(out_w / src_w, out_h / src_h)
+    scaled_w, scaled_h = int(np.ceil(src_w * a)), int(np.ceil(src_h * a))
+    return CropGeometry(a, (scaled_w, scaled_h), ((scaled_w - out_w) // 2,
+                                                  (scaled_h - out_h) // 2), (out_h, out_w))
+
+
+def render_maps(kp: np.ndarray, out_size: tuple[int, int], drop: np.ndarray | None = None
+                ) -> np.ndarray:
+    """`[137, 3]` keypoints in model pixels -> the pose map, RGB uint8 `[H, W, 3]`.
+
+    `out_size` is (H, W). The one place keypoints become conditioning maps.
+    """
+    out_h, out_w = out_size
+    return render_pose(array_to_pose(kp), (out_w, out_h), drop=drop)
+
+
+def keypoints_to_maps(kp: np.ndarray, src_size: tuple[int, int], out_size: tuple[int, int]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints in a dataset's stored pixels -> (pose map `[H, W, 3]` uint8, keypoints in
+    model pixels `[137, 3]`), through `centered_geometry(src_size, out_size)`: exactly
+    what `ClipDataset` without augmentation gives for that frame.
+    """
+    model_kp = centered_geometry(src_size, out_size).keypoints(kp)
+    return render_maps(model_kp, out_size), model_kp
+
+
 class ClipDataset(torch.utils.data.Dataset):
     """Clips of `length` frames at output size `(height, width)` from dataset directories.
 
@@ -219,22 +291,23 @@ class ClipDataset(torch.utils.data.Dataset):
 
     # -- loading --------------------------------------------------------------------
 
-    def _geometry(self, video: VideoIndex, rng: np.random.Generator):
+    def _geometry(self, video: VideoIndex, rng: np.random.Generator) -> CropGeometry:
         """Scale factor, crop offset and flip shared by the whole clip."""
-        out_h, out_w = self.size
-        src_w, src_h = video.size
-        cover = max(out_w / src_w, out_h / src_h)
-        a = cover * (1.0 + rng.uniform(0, self.augment.scale))
-        scaled_w, scaled_h = int(np.ceil(src_w * a)), int(np.ceil(src_h * a))
+        # Drawn even without augmentation, so the later draws of a clip never depend on it.
+        zoom = 1.0 + rng.uniform(0, self.augment.scale)
         if self.augment.scale == 0:
             # No augmentation (evaluation, transfer): the centred crop, always the same.
-            return a, (scaled_w, scaled_h), ((scaled_w - out_w) // 2, (scaled_h - out_h) // 2), False
+            return centered_geometry(video.size, self.size)
+        out_h, out_w = self.size
+        src_w, src_h = video.size
+        a = max(out_w / src_w, out_h / src_h) * zoom
+        scaled_w, scaled_h = int(np.ceil(src_w * a)), int(np.ceil(src_h * a))
         x0 = int(rng.integers(0, scaled_w - out_w + 1))
         # Keep the feet in: the crop's vertical slack goes mostly to the top (people stand).
         y0 = int(rng.integers(0, max(1, (scaled_h - out_h) // 4) + 1))
         y0 = min(y0, scaled_h - out_h)
         flip = bool(self.augment.flip and rng.random() < 0.5)
-        return a, (scaled_w, scaled_h), (x0, y0), flip
+        return CropGeometry(a, (scaled_w, scaled_h), (x0, y0), self.size, flip)
 
     def frames_at(self, v: int, idx: list[int]) -> Clip:
         """The frames `idx` of video `v` as one clip (any frames, held-out ones too)."""
@@ -243,17 +316,13 @@ class ClipDataset(torch.utils.data.Dataset):
     def _load(self, video: VideoIndex, v: int, idx: list[int], stride: int,
               rng: np.random.Generator) -> Clip:
         out_h, out_w = self.size
-        a, scaled, (x0, y0), flip = self._geometry(video, rng)
+        g = self._geometry(video, rng)
         aug = self.augment
         jitter = (1 + rng.uniform(-aug.brightness, aug.brightness),
                   1 + rng.uniform(-aug.contrast, aug.contrast),
                   1 + rng.uniform(-aug.saturation, aug.saturation))
         n_drop = len(BODY_LIMBS) + 3
-        crop = (slice(y0, y0 + out_h), slice(x0, x0 + out_w))
-
-        def geom(img: np.ndarray, interp=cv2.INTER_AREA) -> np.ndarray:
-            out = cv2.resize(img, scaled, interpolation=interp)[crop]
-            return out[:, ::-1] if flip else out
+        geom = g.image
 
         maps, frames, masks, flows, valid, kps, person = [], [], [], [], [], [], []
         for t, k in enumerate(idx):
@@ -265,14 +334,10 @@ class ClipDataset(torch.utils.data.Dataset):
             mask = cv2.imread(str(frame_path(video.root, "seg", k)), cv2.IMREAD_UNCHANGED)
             masks.append(geom(mask))
             kp = pose_to_array(read_openpose_json(frame_path(video.root, "pose", k)))
-            present = kp[:, 2] > 0
-            kp[present, 0] = kp[present, 0] * a - x0
-            kp[present, 1] = kp[present, 1] * a - y0
-            if flip:
-                kp = flip_keypoints(kp, out_w)
+            kp = g.keypoints(kp)
             kps.append(kp)
             drop = rng.random(n_drop) < aug.drop_limb
-            maps.append(render_pose(array_to_pose(kp), (out_w, out_h), drop=drop))
+            maps.append(render_maps(kp, self.size, drop=drop))
             person.append(bool(video.person[k]))
             if not self.with_flow or t == 0:
                 flows.append(np.zeros((out_h, out_w, 2), np.float32))
@@ -281,8 +346,8 @@ class ClipDataset(torch.utils.data.Dataset):
             steps = [read_flow_png(frame_path(video.root, "flow", k - j)) for j in range(stride)]
             flow = compose_flows([f for f, _ in steps])
             ok = np.logical_and.reduce([m for _, m in steps]).astype(np.float32)
-            flow = geom(flow, cv2.INTER_LINEAR) * a
-            if flip:
+            flow = geom(flow, cv2.INTER_LINEAR) * g.scale
+            if g.flip:
                 flow = flow * np.array([-1.0, 1.0], np.float32)
             flows.append(np.ascontiguousarray(flow, dtype=np.float32))
             valid.append(geom(ok, cv2.INTER_NEAREST))

@@ -1,0 +1,449 @@
+"""`vid2vid evaluate RUN`: the quality protocol of DESIGN.md section 8.
+
+Self-reenactment on the run's held-out frames (the last share of each
+training video, as the run recorded them in config.yaml `holdout_frames`):
+each held-out frame is generated from its own pose with the run's G_ema,
+autoregressively (frame 0 of the range in image mode; a run trained with
+`--no-temporal` in image mode throughout), at the checkpoint's frame size, and
+compared with the real frame at that size, both through the training's
+centred geometry without augmentation (`vid2vid.data.ClipDataset`).
+
+Methods, one row each in the table:
+- model: the run's G_ema;
+- baseline <name>: another run on the same data (`--baseline`), e.g. the same
+  model trained with `--no-temporal`;
+- retrieval: the training frame whose pose is nearest to the driving pose
+  (`infer.retrieval.PoseIndex`, torso-normalised body keypoints), shown as it
+  is: what a model that only memorised its training frames would give. A
+  driving pose with no neck or mid-hip holds the previous answer;
+- real video: the real frames themselves, for the numbers that have a floor
+  (warp error, pose consistency); PSNR and SSIM against themselves are left out.
+
+Metrics (`vid2vid.metrics`), per frame and averaged over frames (NaN-aware),
+each on the full frame and on the person's box (the driving pose's keypoints,
+grown by 10 % of its size):
+- psnr: dB, capped at 100 (identical frames);
+- ssim: kornia's 11x11 Gaussian SSIM;
+- warp_error: flicker; mean squared difference between frame t and frame t-1
+  warped by the *real* video's backward flow, over the pixels the occlusion
+  check keeps (valid flow, inside the frame, real frames consistent there).
+  The first frame of a range has none;
+- pose: the person is re-detected on each frame on its own by mediapipe's
+  BlazePose (`infer.redetect`: static-image mode, frames enlarged to 256 px
+  tall; the person-box variant on a square crop around the box).
+  pose_found: share of frames with a driving pose where a person was found;
+  pose_distance: mean distance between found and driving body keypoints over
+  the driving torso length (neck to mid-hip), in model pixels.
+
+Writes into RUN (or `--out`): eval.json (the table, per-frame values, frame
+numbers, settings), eval_compare.mp4 (real | model [| baseline] | retrieval,
+side by side) and report.html (table, per-frame plots, the video embedded).
+Memory stays flat: one frame per method is held, plus a few numbers and a
+pose (1.6 KB) per frame and method.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+
+from infer.redetect import DETECT_MIN_HEIGHT, PoseProbe
+from infer.report import write_report
+from infer.retrieval import PoseIndex
+from infer.trained import TrainedGenerator, load_trained, resolve_device
+from infer.transfer import dataset_root
+from vid2vid import metrics
+from vid2vid.data import ClipDataset, VideoIndex, array_to_pose, index_dataset, no_augment
+from vid2vid.dataset_dir import frame_path, load_dataset
+from vid2vid.errors import UserError
+from vid2vid.generate import Synthesizer
+from vid2vid.pose import Pose, read_openpose_json
+from vid2vid.runs import CONFIG, read_run_config
+from vid2vid.video_writer import VideoWriter, side_by_side
+
+__all__ = ["evaluate", "EvalResult", "COLUMNS"]
+
+Split = Literal["holdout", "train"]
+BOX_MARGIN = 0.1
+OCCLUSION_THRESHOLD = 0.1
+
+# per-frame key -> table column
+COLUMNS = {
+    "psnr": "PSNR dB", "psnr_person": "PSNR dB person",
+    "ssim": "SSIM", "ssim_person": "SSIM person",
+    "warp_error": "warp error", "warp_error_person": "warp error person",
+    "pose_found": "pose found", "pose_found_person": "pose found person",
+    "pose_distance": "pose distance", "pose_distance_person": "pose distance person",
+}
+_REAL = "real video"
+_RETRIEVAL = "retrieval"
+_MODEL = "model"
+
+
+# -- bookkeeping -----------------------------------------------------------------------
+
+
+@dataclass
+class _Method:
+    """One row: its frames' numbers, detected poses and the previous frame (for warp error)."""
+
+    name: str
+    synth: Synthesizer | None = None
+    prev: torch.Tensor | None = None
+    values: dict[str, list[float]] = field(default_factory=dict)
+    found: list[Pose | None] = field(default_factory=list)
+    found_box: list[Pose | None] = field(default_factory=list)
+
+    def add(self, key: str, value: torch.Tensor | float) -> None:
+        self.values.setdefault(key, []).append(float(value))
+
+
+@dataclass(frozen=True)
+class _Video:
+    root: Path
+    index: VideoIndex          # train_frames = first held-out frame
+    frames: tuple[int, ...]    # the frames evaluated
+    has_flow: bool
+    fps: float
+
+
+@dataclass
+class EvalResult:
+    table: dict[str, dict[str, float]]
+    json_path: Path
+    report_path: Path
+    video_path: Path
+    frames: int
+    seconds: float
+
+    def format_table(self) -> str:
+        cols = list(COLUMNS.values())
+        width = max(len(m) for m in self.table)
+        head = " " * width + "".join(f"  {c:>{max(len(c), 8)}}" for c in cols)
+        lines = [head]
+        for method, row in self.table.items():
+            cells = []
+            for c in cols:
+                v = row.get(c)
+                text = "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+                cells.append(f"  {text:>{max(len(c), 8)}}")
+            lines.append(f"{method:<{width}}" + "".join(cells))
+        return "\n".join(lines)
+
+
+def _json_safe(x):
+    """NaN and infinities -> null (JSON has neither), recursively."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """[1, 3, H, W] in [0, 1] -> [H, W, 3] uint8."""
+    return (image[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+def _run_dir(run: Path) -> Path:
+    run = Path(run)
+    if not run.exists():
+        raise UserError(f"RUN {run} does not exist; pass a run directory under runs/ (or one of "
+                        "its ckpt-*.pt files)")
+    return run.parent if run.is_file() else run
+
+
+def _videos(run_dir: Path, cfg: dict, data: str | None, split: Split
+            ) -> tuple[list[_Video], list[str]]:
+    """The datasets to evaluate and the frames of each; notes for the report."""
+    notes = []
+    recorded = {str(Path(k)): v for k, v in (cfg.get("holdout_frames") or {}).items()}
+    if data is not None:
+        roots = [dataset_root(data, "--data")]
+    else:
+        roots = []
+        for d in cfg.get("data") or []:
+            if not Path(d).exists():
+                raise UserError(f"{d}, the data {run_dir} was trained on, does not exist; pass "
+                                "its new place with --data DIR")
+            roots.append(dataset_root(d, "the run's data"))
+        if not roots:
+            raise UserError(f"{run_dir}/config.yaml names no data; pass --data DIR")
+    videos = []
+    for root in roots:
+        meta = load_dataset(root)
+        index = index_dataset(root, float(cfg.get("holdout", 0.2)))
+        span = recorded.get(str(root.resolve()))
+        if span is None:
+            notes.append(f"{root} is not recorded in {run_dir}/config.yaml; its last "
+                         f"{cfg.get('holdout', 0.2):g} share counts as held out")
+            first, stop = index.train_frames, index.frames
+        else:
+            first, stop = int(span[0]), min(int(span[1]), index.frames)
+        if first < 1:
+            raise UserError(f"{root}: the run has no training frames to retrieve from "
+                            f"(held-out range starts at frame {first})")
+        frames = range(first, stop) if split == "holdout" else range(0, first)
+        if len(frames) == 0:
+            raise UserError(f"{root}: no held-out frames in {run_dir} (holdout "
+                            f"{cfg.get('holdout')}); evaluate on --split train, or train with "
+                            "a held-out share")
+        has_flow = bool((meta.get("flow") or {}).get("method"))
+        if not has_flow:
+            notes.append(f"{root} has no optical flow (preprocessed with --no-flow): no warp "
+                         "error")
+        videos.append(_Video(root, replace(index, train_frames=first), tuple(frames),
+                             has_flow, float(meta.get("fps") or 25.0)))
+    return videos, notes
+
+
+def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | None = None,
+             max_frames: int | None = None, device: str = "auto", out: str | Path | None = None,
+             split: Split = "holdout", progress: bool = True,
+             detector: Callable | None = None) -> EvalResult:
+    """Runs the protocol (module docstring) and writes eval.json, eval_compare.mp4, report.html.
+
+    Args:
+        run: a run directory (its newest checkpoint) or a checkpoint file in one.
+        data: evaluate this dataset only (default: every dataset of the run).
+        baseline: another run (or checkpoint) on the same data, as an extra row.
+        max_frames: evaluate at most this many frames in all (the first ones).
+        device: "auto", "cpu" or "cuda".
+        out: folder for the three files (default: the run directory).
+        split: "holdout" (the protocol) or "train" (the run's training frames: a
+            sanity check, where the retrieval baseline finds each frame itself).
+        detector: the pose detector, a callable RGB uint8 frame -> Pose | None
+            (default `BodyDetector`, mediapipe); tests pass a fake.
+    """
+    t0 = time.time()
+    if split not in ("holdout", "train"):
+        raise UserError(f"--split must be holdout or train, got {split!r}")
+    if max_frames is not None and max_frames < 1:
+        raise UserError(f"--max-frames must be at least 1, got {max_frames}")
+    run_dir = _run_dir(Path(run))
+    cfg = read_run_config(run_dir)
+    dev = resolve_device(device)
+    model: TrainedGenerator = load_trained(Path(run), dev)
+    h, w = model.frame_size
+    videos, notes = _videos(run_dir, cfg, data, split)
+
+    other: TrainedGenerator | None = None
+    other_name = None
+    if baseline is not None:
+        other = load_trained(Path(baseline), dev)
+        other_name = f"baseline {other.run_dir.name}"
+        if other.frame_size != model.frame_size:
+            raise UserError(f"baseline {other.checkpoint} generates {other.frame_size[0]}x"
+                            f"{other.frame_size[1]} frames but {model.checkpoint} "
+                            f"{h}x{w}; train the baseline with the same --size")
+        # config.yaml holds the data as absolute paths; the checkpoint as they were typed.
+        cfg_b = read_run_config(other.run_dir) if (other.run_dir / CONFIG).exists() else {}
+        trained_on = {str(Path(d).resolve()) for d in cfg_b.get("data") or other.data}
+        for v in videos:
+            if str(v.root.resolve()) not in trained_on:
+                raise UserError(f"baseline {other.run_dir} was not trained on {v.root}; pass a "
+                                "run trained on the same data (e.g. vid2vid train --data "
+                                f"{v.root} --no-temporal)")
+
+    out_dir = Path(out) if out is not None else run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(out_dir, os.W_OK):
+        raise UserError(f"{out_dir} is not writable; pass another folder with --out")
+
+    names = [_MODEL] + ([other_name] if other else []) + [_RETRIEVAL, _REAL]
+    methods = {n: _Method(n) for n in names}
+    total = sum(len(v.frames) for v in videos)
+    if max_frames is not None:
+        total = min(total, max_frames)
+    frame_ids: list[list[int]] = []       # (video, frame) per evaluated frame
+    driving: list[Pose | None] = []       # the driving pose at model size
+    video_path = out_dir / "eval_compare.mp4"
+    labels = ["real", "model"] + (["baseline"] if other else []) + ["retrieval"]
+    writer: VideoWriter | None = None
+    from tqdm import tqdm
+
+    probe = PoseProbe(detector)
+    bar = tqdm(total=total, unit="frame", desc="evaluating", disable=not progress,
+               dynamic_ncols=True, mininterval=0.5)
+    done = 0
+    try:
+        with torch.inference_mode():
+            for v, video in enumerate(videos):
+                if done >= total:
+                    break
+                for m in methods.values():        # a new video starts afresh
+                    m.prev = None
+                methods[_MODEL].synth = Synthesizer(model.generator, temporal=model.temporal)
+                if other is not None:
+                    methods[other_name].synth = Synthesizer(other.generator,
+                                                            temporal=other.temporal)
+                ds = ClipDataset([video.index], 1, (h, w), augment=no_augment(),
+                                 with_flow=video.has_flow)
+                index = PoseIndex.from_dataset(video.root, 0, video.index.train_frames)
+                prev_real: torch.Tensor | None = None
+                retrieved: tuple[int, torch.Tensor] | None = None
+                for k in video.frames:
+                    if done >= total:
+                        break
+                    pair = prev_real is not None and video.has_flow
+                    clip = ds.frames_at(0, [k - 1, k] if pair else [k])
+                    real = (clip.frames[-1:] + 1) / 2
+                    maps = clip.maps[-1:]
+                    kp = clip.keypoints[-1].numpy()
+                    pose = array_to_pose(kp) if (kp[:25, 2] > 0).any() else None
+                    box_t = metrics.pose_boxes([pose], (w, h), BOX_MARGIN)
+                    box = tuple(box_t[0].tolist())
+                    flow = mask = None
+                    if pair:
+                        flow = clip.flow[-1:]
+                        mask = metrics.occlusion_mask(real, prev_real, flow, clip.flow_valid[-1:],
+                                                      OCCLUSION_THRESHOLD)
+
+                    images = {_REAL: real}
+                    images[_MODEL] = (methods[_MODEL].synth(maps.to(dev)).float().cpu() + 1) / 2
+                    if other is not None:
+                        images[other_name] = (methods[other_name].synth(maps.to(dev)).float()
+                                              .cpu() + 1) / 2
+                    j = index.nearest(read_openpose_json(frame_path(video.root, "pose", k)))
+                    if j is not None and (retrieved is None or retrieved[0] != j):
+                        retrieved = (j, (ds.frames_at(0, [j]).frames + 1) / 2)
+                    images[_RETRIEVAL] = retrieved[1] if retrieved is not None else \
+                        torch.full_like(real, 0.5)      # nothing to show yet: mid grey
+
+                    for name, img in images.items():
+                        m = methods[name]
+                        if name != _REAL:
+                            m.add("psnr", metrics.psnr(img, real)[0])
+                            m.add("psnr_person", metrics.psnr(img, real, box_t)[0])
+                            m.add("ssim", metrics.ssim(img, real)[0])
+                            m.add("ssim_person", metrics.ssim(img, real, box_t)[0])
+                        if flow is not None and m.prev is not None:
+                            m.add("warp_error", metrics.warp_error(img, m.prev, flow, mask)[0])
+                            m.add("warp_error_person",
+                                  metrics.warp_error(img, m.prev, flow, mask, box_t)[0])
+                        else:
+                            m.add("warp_error", math.nan)
+                            m.add("warp_error_person", math.nan)
+                        found, found_box = probe(_to_uint8(img), box)
+                        m.found.append(found)
+                        m.found_box.append(found_box)
+                        m.prev = img
+                    driving.append(pose)
+                    frame_ids.append([v, k])
+                    panels = [images[_REAL], images[_MODEL]] + \
+                        ([images[other_name]] if other else []) + [images[_RETRIEVAL]]
+                    # At least 128 px tall, so a small model's frames can be seen.
+                    sheet = side_by_side([_to_uint8(p) for p in panels], labels,
+                                         height=max(h, 128))
+                    if writer is None:
+                        writer = VideoWriter(video_path, video.fps,
+                                             (sheet.shape[1], sheet.shape[0]))
+                    writer.write(sheet)
+                    prev_real = real
+                    done += 1
+                    bar.update(1)
+        if writer is not None:
+            writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        bar.close()
+        probe.close()
+
+    table, per_frame = {}, {}
+    for name, m in methods.items():
+        pc = metrics.pose_consistency(m.found, driving)
+        pcb = metrics.pose_consistency(m.found_box, driving)
+        has = [p is not None and p.found for p in driving]
+        m.values["pose_found"] = [float(f) if d else math.nan for f, d in zip(pc.detected, has)]
+        m.values["pose_found_person"] = [float(f) if d else math.nan
+                                         for f, d in zip(pcb.detected, has)]
+        m.values["pose_distance"] = list(pc.per_frame)
+        m.values["pose_distance_person"] = list(pcb.per_frame)
+        row = {}
+        for key, column in COLUMNS.items():
+            if key not in m.values:
+                continue
+            if key == "pose_found":
+                row[column] = pc.detection_rate
+            elif key == "pose_found_person":
+                row[column] = pcb.detection_rate
+            elif key == "pose_distance":
+                row[column] = pc.distance
+            elif key == "pose_distance_person":
+                row[column] = pcb.distance
+            else:
+                row[column] = _nanmean(m.values[key])
+        table[name] = row
+        per_frame[name] = {k: m.values[k] for k in COLUMNS if k in m.values}
+
+    seconds = time.time() - t0
+    record = {
+        "format": "vid2vid-eval", "version": 1,
+        "run": str(run_dir), "checkpoint": str(model.checkpoint), "step": model.step,
+        "temporal": model.temporal,
+        "baseline": None if other is None else {
+            "run": str(other.run_dir), "checkpoint": str(other.checkpoint), "step": other.step,
+            "temporal": other.temporal, "row": other_name},
+        "split": split,
+        "data": [{"dataset": str(v.root), "first_held_out": v.index.train_frames,
+                  "frames": [v.frames[0], v.frames[-1] + 1],
+                  "evaluated": sum(1 for f in frame_ids if f[0] == i)}
+                 for i, v in enumerate(videos)],
+        "frame_size": [h, w],
+        "frames": done,
+        "device": str(dev),
+        "settings": {
+            "psnr_cap_db": metrics.MAX_PSNR_DB, "ssim_window": 11, "box_margin": BOX_MARGIN,
+            "occlusion_threshold": OCCLUSION_THRESHOLD, "detect_min_height": DETECT_MIN_HEIGHT,
+            "pose_detector": "mediapipe pose (BlazePose, model_complexity 1, static images)"
+            if detector is None else type(detector).__name__,
+            "retrieval": "nearest training frame by torso-normalised body pose",
+            "units": "frames in [0, 1]; warp error: mean squared difference; pose distance: "
+                     "torso lengths",
+        },
+        "columns": COLUMNS,
+        "table": table,
+        "per_frame": {"frame": frame_ids, **per_frame},
+        "notes": notes,
+        "seconds": round(seconds, 2),
+    }
+    json_path = out_dir / "eval.json"
+    tmp = json_path.with_name(".eval.json.partial")
+    tmp.write_text(json.dumps(_json_safe(record), indent=1))
+    os.replace(tmp, json_path)
+
+    plots = {}
+    for key in ("psnr", "psnr_person", "ssim", "ssim_person", "warp_error", "warp_error_person",
+                "pose_distance", "pose_distance_person"):
+        series = {n: per_frame[n][key] for n in names if key in per_frame[n]}
+        plots[COLUMNS[key]] = series
+    caption = " | ".join(labels)
+    text = (f"run {run_dir} (checkpoint {model.checkpoint.name}, step {model.step}); "
+            f"{done} {'held-out' if split == 'holdout' else 'training'} frames of "
+            + ", ".join(str(v.root) for v in videos) + f" at {h}x{w}"
+            + (f"; baseline {other.run_dir}" if other else "")
+            + ("; " + "; ".join(notes) if notes else ""))
+    report_path = write_report(out_dir / "report.html", table, plots, {caption: video_path},
+                               title=f"vid2vid evaluation: {run_dir.name}", notes=text)
+    return EvalResult(table, json_path, report_path, video_path, done, seconds)
