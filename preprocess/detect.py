@@ -24,7 +24,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-QUIET_CALLS = 3  # mediapipe's native start-up chatter comes with the first few frames
+QUIET_CALLS = 8  # mediapipe's native start-up chatter comes with the first few frames
 
 
 @contextmanager
