@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +15,6 @@ from vid2vid.checkpoint import (latest_checkpoint, load_checkpoint, load_generat
 from vid2vid.cli import cli
 from vid2vid.config import ModelConfig, TrainConfig
 from vid2vid.data import MAP_CHANNELS, ClipDataset, index_dataset, no_augment
-from vid2vid.errors import UserError
 from vid2vid.generate import Synthesizer
 from vid2vid.models import Generator
 

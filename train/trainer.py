@@ -8,12 +8,8 @@ Per chunk the generator's losses are computed against the current
 discriminators, then the discriminators' losses on the detached outputs, and
 both take an optimiser step together.
 
-Generator losses (weights in `TrainConfig.loss`): image GAN + feature
-matching, temporal GAN per frame skip, face-crop GAN, VGG19 perceptual (L1
-without VGG weights), flow L1 against the ground-truth flow (weighted by how
-well that flow explains the real frames), warp loss (real previous frame
-warped by the predicted flow vs the real frame), occlusion-mask loss, and
-the foreground mask against the person mask.
+The losses of a chunk are `train.chunk.chunk_losses` (shared with `vid2vid
+bench`, so the benchmark times exactly what trains).
 
 Robustness: a non-finite loss skips the step (counted; many in a row stop
 the run with the last good checkpoint intact); Ctrl-C or SIGTERM saves a
@@ -25,7 +21,6 @@ would fit.
 from __future__ import annotations
 
 import copy
-import math
 import random
 import signal
 import sys
@@ -38,18 +33,16 @@ import numpy as np
 import torch
 import yaml
 
+from train.chunk import Batch, Networks, chunk_losses
 from train.distributed import World, all_agree, average_gradients, init_world, shutdown
 from train.samples import write_grid, write_sample_video
 from train.schedule import Stage, build_stages, format_table, stage_at
 from vid2vid import losses
 from vid2vid.checkpoint import load_checkpoint, save_checkpoint
 from vid2vid.config import TrainConfig
-from vid2vid.crops import crop_and_resize, face_boxes
 from vid2vid.data import MAP_CHANNELS, ClipDataset, VideoIndex, index_dataset, no_augment
 from vid2vid.errors import UserError
-from vid2vid.generate import frame_window, map_window
-from vid2vid.models import (FaceDiscriminator, Generator, ImageDiscriminator,
-                            TemporalDiscriminator, warp)
+from vid2vid.models import FaceDiscriminator, Generator, ImageDiscriminator, TemporalDiscriminator
 from vid2vid.runs import CONFIG, new_run_dir
 
 
@@ -123,7 +116,6 @@ def train(cfg: TrainConfig, run_dir: Path | None = None, resume: Path | None = N
           dry_run: bool = False, runs_root: Path = Path("runs"), progress: bool = True) -> Path:
     """Trains per `cfg`; returns the run directory. `resume`: a run dir or checkpoint."""
     world = init_world(cfg.device)
-    device = world.device
     try:
         return _train(cfg, world, run_dir, resume, dry_run, runs_root, progress)
     finally:
@@ -147,7 +139,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     if world.main:
-        print(f"data: " + ", ".join(f"{v.root} ({v.train_frames} training + "
+        print("data: " + ", ".join(f"{v.root} ({v.train_frames} training + "
                                     f"{v.frames - v.train_frames} held-out frames)"
                                     for v in videos))
         print(f"device: {device}, precision: {amp_dtype or 'fp32'}, "
@@ -247,7 +239,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
     previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
                 else nullcontext())
-    G_step = torch.compile(G) if cfg.compile else G
+    nets = Networks(torch.compile(G) if cfg.compile else G, D_img, D_tmp, D_face,
+                    discriminators, vgg)
     stage: Stage | None = None
     loader = dataset = None
     last_save = time.time()
@@ -288,107 +281,20 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
             flow_valid = clip.flow_valid.to(device, non_blocking=True)
             B, T, _, H, W = reals.shape
             maps_list = [maps[:, t].contiguous(memory_format=memory_format) for t in range(T)]
+            batch = Batch(maps, maps_list, reals, masks, gt_flow, flow_valid, clip.keypoints)
             fakes: list[torch.Tensor] = []
-            sums: dict[str, torch.Tensor] = {}
+            sums: dict[str, torch.Tensor] = {}   # per loss term, summed over the chunks
+            chunks = 0
             skipped = False
 
             for c0 in range(0, T, cfg.bptt):
                 c1 = min(T, c0 + cfg.bptt)
                 # Outputs of earlier chunks are inputs, not paths for gradients.
                 fakes = [f.detach() for f in fakes]
-                outs = []
-                terms: dict[str, torch.Tensor] = {}
                 with autocast:
-                    # -- generate the chunk, frame by frame ------------------------------
-                    for t in range(c0, c1):
-                        prev = frame_window(fakes, t) if cfg.temporal else None
-                        out = G_step(map_window(maps_list, t), prev)
-                        fakes.append(out.image)
-                        outs.append(out)
-                    fake = torch.stack(fakes[c0:c1], 1)           # [B, n, 3, H, W]
-                    real = reals[:, c0:c1]
-                    m = maps[:, c0:c1]
-
-                    # -- generator losses (discriminators frozen) --------------------------
-                    discriminators.requires_grad_(False)
-                    d_real = D_img(m.flatten(0, 1), real.flatten(0, 1))
-                    d_fake = D_img(m.flatten(0, 1), fake.flatten(0, 1))
-                    terms["gan"] = cfg.loss.gan * losses.gan_g_loss(d_fake, cfg.gan_loss)
-                    terms["fm"] = cfg.loss.feature_matching * losses.feature_matching_loss(
-                        d_real, d_fake)
-                    if vgg is not None:
-                        terms["vgg"] = cfg.loss.perceptual * vgg(fake.flatten(0, 1),
-                                                                 real.flatten(0, 1))
-                    else:
-                        terms["l1"] = cfg.loss.l1 * losses.l1_loss(fake, real)
-                    fg = torch.stack([o.fg_mask for o in outs], 1)
-                    terms["fg"] = cfg.loss.fg_mask * losses.l1_loss(fg, masks[:, c0:c1])
-
-                    t_window = None
-                    if D_tmp is not None and c1 >= cfg.model.temporal_frames:
-                        span = (cfg.model.temporal_frames - 1) * max(cfg.model.temporal_skips)
-                        w0 = max(0, c0 - span)
-                        t_window = (w0, c1)
-                        t_flows = gt_flow[:, w0:c1]
-                        t_fake = D_tmp(torch.stack(fakes[w0:c1], 1), t_flows)
-                        for s in t_fake:
-                            terms[f"t{s}"] = cfg.loss.temporal_gan * losses.gan_g_loss(
-                                t_fake[s], cfg.gan_loss)
-
-                    face_crops = None
-                    if D_face is not None:
-                        # Boxes from the loader's CPU keypoints: no device sync to find faces.
-                        kp = clip.keypoints[:, c0:c1].flatten(0, 1)
-                        boxes, ok = face_boxes(kp[:, :25], kp[:, 25:95], (H, W))
-                        if ok.any():
-                            crop = max(16, H // 4 // 8 * 8)
-                            face_crops = (boxes[ok].to(device), ok.nonzero()[:, 0].to(device),
-                                          crop)
-                            fake_faces = crop_and_resize(fake.flatten(0, 1)[face_crops[1]],
-                                                         face_crops[0], crop)
-                            terms["face"] = cfg.loss.face_gan * losses.gan_g_loss(
-                                D_face(fake_faces), cfg.gan_loss)
-
-                    for i, t in enumerate(range(c0, c1)):
-                        o = outs[i]
-                        if o.flow is None:
-                            continue
-                        real_prev, real_t = reals[:, t - 1], reals[:, t]
-                        valid = flow_valid[:, t]
-                        gt_conf = valid * losses.flow_confidence(
-                            warp(real_prev, gt_flow[:, t]), real_t)
-                        pred_conf = losses.flow_confidence(
-                            warp(real_prev, o.flow.detach()), real_t)
-                        add = {
-                            "flow": cfg.loss.flow * losses.flow_loss(o.flow, gt_flow[:, t], gt_conf),
-                            "warp": cfg.loss.warp * losses.warp_loss(real_prev, o.flow, real_t),
-                            "mask": cfg.loss.mask * losses.occlusion_mask_loss(o.mask, pred_conf),
-                        }
-                        for k, v in add.items():
-                            terms[k] = terms.get(k, 0) + v / (c1 - c0)
-                    g_total = sum(terms.values())
-
-                    # -- discriminator losses on the detached outputs ----------------------
-                    discriminators.requires_grad_(True)
-                    fake_d = fake.detach()
-                    d_terms = {"d_img": losses.gan_d_loss(
-                        D_img(m.flatten(0, 1), real.flatten(0, 1)),
-                        D_img(m.flatten(0, 1), fake_d.flatten(0, 1)), cfg.gan_loss)}
-                    if t_window is not None:
-                        w0, w1 = t_window
-                        t_flows = gt_flow[:, w0:w1]
-                        t_real = D_tmp(reals[:, w0:w1], t_flows)
-                        t_fake = D_tmp(torch.stack([f.detach() for f in fakes[w0:w1]], 1), t_flows)
-                        for s in t_fake:
-                            d_terms[f"d_t{s}"] = losses.gan_d_loss(t_real[s], t_fake[s],
-                                                                   cfg.gan_loss)
-                    if face_crops is not None:
-                        boxes_ok, idx, crop = face_crops
-                        real_faces = crop_and_resize(real.flatten(0, 1)[idx], boxes_ok, crop)
-                        fake_faces = crop_and_resize(fake_d.flatten(0, 1)[idx], boxes_ok, crop)
-                        d_terms["d_face"] = losses.gan_d_loss(D_face(real_faces), D_face(fake_faces),
-                                                              cfg.gan_loss)
-                    d_total = sum(d_terms.values())
+                    terms, d_terms = chunk_losses(cfg, nets, batch, fakes, c0, c1)
+                g_total = sum(terms.values())
+                d_total = sum(d_terms.values())
 
                 # -- one step for both, unless a loss is not finite ------------------------
                 opt_G.zero_grad(set_to_none=True)
@@ -413,6 +319,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
                     torch._foreach_lerp_(ema_p, [p.detach() for p in G.parameters()], 1 - beta)
                     for b_ema, b in zip(G_ema.buffers(), G.buffers()):
                         b_ema.copy_(b)
+                chunks += 1
                 for k, v in {**terms, **d_terms}.items():
                     sums[k] = sums.get(k, 0) + v.detach()
 
@@ -433,7 +340,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
             bar.update(1)
 
             if world.main and (step % cfg.log_every == 0 or step == cfg.steps) and sums:
-                logged = {k: float(v) for k, v in sums.items()}
+                # per chunk, so the numbers do not jump when clips get longer
+                logged = {k: float(v) / chunks for k, v in sums.items()}
                 for k, v in logged.items():
                     writer.add_scalar(f"loss/{k}", v, step)
                 rate = (step - step_start) / max(time.time() - t_start, 1e-9)

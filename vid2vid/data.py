@@ -31,7 +31,6 @@ resumed runs repeat their data exactly.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
