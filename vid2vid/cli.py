@@ -271,6 +271,101 @@ def evaluate(run, data, baseline, max_frames, split, device, out) -> None:
                f"{result.report_path}, {result.video_path}")
 
 
+@cli.command()
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--motion", type=click.Choice(["sway", "groove"]), default="sway",
+              show_default=True,
+              help="sway: side steps and arm waves (calm); groove: hops, twists, arms overhead.")
+@click.option("--seconds", type=click.FloatRange(0.04, 3600), default=8.0, show_default=True)
+@click.option("--size", type=click.IntRange(64, 4096), default=256, show_default=True,
+              help="Frame height in pixels (even); frames are square.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Colours, background and small motion variations.")
+@click.option("--fps", type=click.FloatRange(1, 240), default=25.0, show_default=True)
+def sample(out, motion, seconds, size, seed, fps) -> None:
+    """Render a synthetic dancer to OUT (mp4) with its true keypoints beside it.
+
+    Writes OUT and OUT_stem_openpose/NNNNNN.json (OpenPose BODY_25, face and
+    hands, in frame pixels): a video to try every stage on without a download.
+
+    \b
+    vid2vid sample sway.mp4
+    vid2vid preprocess sway.mp4 --keypoints sway_openpose
+    """
+    from preprocess.sample import SampleOptions, write_sample
+
+    result = write_sample(out, SampleOptions(motion=motion, seconds=seconds, size=size,
+                                             seed=seed, fps=fps))
+    click.echo(result.line())
+
+
+@cli.command()
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--presets", default=None,
+              help="Comma-separated model presets [CPU: tiny,small; CUDA: small,base].")
+@click.option("--sizes", default="128,256", show_default=True,
+              help="Comma-separated frame heights in pixels (square frames).")
+@click.option("--frames", type=click.IntRange(1), default=4, show_default=True,
+              help="Clip length of the training step.")
+@click.option("--repeats", type=click.IntRange(1), default=20, show_default=True,
+              help="Timed iterations per measurement (at most).")
+@click.option("--seconds", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="Stop timing a measurement after this long (at least 2 iterations).")
+@click.option("--no-train", is_flag=True, help="Only the generator's inference.")
+@click.option("--compile/--no-compile", "compile_", default=None,
+              help="Add torch.compile rows [on for CUDA; off for CPU, where compiling takes "
+                   "minutes].")
+@click.option("--levels", type=click.IntRange(1, 4), default=1, show_default=True,
+              help="Generator levels (2: base at half size plus one enhancer).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def bench(device, presets, sizes, frames, repeats, seconds, no_train, compile_, levels,
+          as_json) -> None:
+    """Speed, memory and FLOPs of the networks on synthetic inputs (no dataset).
+
+    Per preset and size: generator inference frames/s, training steps/s and
+    frames/s, peak memory, FLOPs per frame and, on CUDA, the share of the
+    card's bf16 peak; bf16, channels_last, torch.compile and (inference on
+    CUDA) CUDA graphs each against eager fp32 of the same run.
+
+    \b
+    vid2vid bench                                   CPU: tiny,small at 128 and 256 px
+    vid2vid bench --presets base --sizes 512 --json
+    """
+    import json
+
+    from train.bench import run_bench, format_table
+    from vid2vid.errors import UserError
+
+    try:
+        size_list = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--sizes {sizes!r} must be comma-separated integers, e.g. 128,256")
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available")
+    on_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    preset_list = [p.strip() for p in (presets or ("small,base" if on_cuda else "tiny,small"))
+                   .split(",") if p.strip()]
+    for p in preset_list:
+        if p not in ("tiny", "small", "base"):
+            raise UserError(f"unknown preset {p!r} in --presets; choose from tiny, small, base")
+    from vid2vid.config import ModelConfig
+
+    # The generator needs frame sides divisible by 2**(n_downsample + levels - 1).
+    multiple = max(2 ** (ModelConfig.preset(p).n_downsample + levels - 1) for p in preset_list)
+    for s in size_list:
+        if s < 16 or s % multiple:
+            raise UserError(f"--sizes: {s} must be >= 16 and a multiple of {multiple} "
+                            f"for {levels} level(s)")
+    progress = None if as_json else (lambda line: click.echo(line, err=True))
+    result = run_bench(preset_list, size_list, device=device, frames=frames, repeats=repeats,
+                       seconds=seconds, train=not no_train, compile_=compile_, levels=levels,
+                       progress=progress)
+    click.echo(json.dumps(result, indent=1) if as_json else format_table(result))
+
+
 def main() -> None:
     cli(prog_name="vid2vid")
 
