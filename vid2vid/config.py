@@ -227,7 +227,7 @@ class TrainConfig:
     loss: LossWeights = LossWeights()
     augment: AugmentConfig = AugmentConfig()
     precision: Precision = "auto"  # auto: bf16 on CUDA, fp32 on CPU
-    channels_last: bool = True    # used on CUDA, and on CPU with bf16
+    channels_last: bool = True    # used on CUDA
     compile: bool = False
     device: str = "auto"
     seed: int = 0
