@@ -35,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
 
+from train.bench import bf16_peak_tflops  # noqa: E402  (one table of card peaks)
 from vid2vid.config import ModelConfig  # noqa: E402
 from vid2vid.models import (  # noqa: E402
     FaceDiscriminator,
@@ -42,30 +43,6 @@ from vid2vid.models import (  # noqa: E402
     ImageDiscriminator,
     TemporalDiscriminator,
 )
-
-# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets.
-BF16_PEAK_TFLOPS = {
-    "H200": 989.0,
-    "H100 SXM": 989.0,
-    "H100 80GB HBM3": 989.0,
-    "H100 PCIe": 756.0,
-    "H100 NVL": 835.0,
-    "A100": 312.0,
-    "L40S": 362.0,
-    "L40": 181.0,
-    "L4": 121.0,
-    "A10G": 70.0,
-    "RTX 4090": 165.0,
-    "RTX 3090": 71.0,
-}
-
-
-def bf16_peak(name: str) -> float | None:
-    for key in sorted(BF16_PEAK_TFLOPS, key=len, reverse=True):
-        if key in name:
-            return BF16_PEAK_TFLOPS[key]
-    return None
-
 
 def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
@@ -194,7 +171,7 @@ def main() -> None:
 def bench_cuda(presets, rows, size: int, mc: int, batch: int,
                dev: torch.device = torch.device("cuda")) -> None:
     gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev)
-    peak = bf16_peak(gpu)
+    peak = bf16_peak_tflops(gpu)
     torch.backends.cudnn.benchmark = True
     print(f"\nCUDA: {gpu}; batch {batch}, {size}x{size}, 1 level; "
           f"bf16 dense peak {peak if peak else 'unknown'} TFLOP/s\n")
