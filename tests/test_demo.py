@@ -1,6 +1,7 @@
 """The README's promises: `vid2vid demo --quick` runs end to end, and every vid2vid
 command line in the README parses (options that no longer exist fail here)."""
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -18,9 +19,13 @@ def test_demo_quick_runs_every_stage(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output[-3000:]
     for path in ("train.mp4", "drive.mp4", "data/train/meta.json", "run/latest",
-                 "transfer.mp4", "transfer_compare.mp4", "run/eval.json", "run/report.html"):
+                 "transfer.mp4", "transfer_compare.mp4", "run/eval.json", "run/report.html",
+                 "controlled.json"):
         assert (out / path).exists(), path
     assert "demo done" in result.output
+    controlled = json.loads((out / "controlled.json").read_text())
+    assert controlled["frames"] == 25 and 0 < controlled["psnr_db"] < 100
+    assert 0 < controlled["ssim"] <= 1
 
 
 def readme_command_lines() -> list[str]:
@@ -56,3 +61,16 @@ def test_every_readme_command_line_parses():
             command.make_context(name, args, resilient_parsing=False)
         except click.exceptions.UsageError as e:
             raise AssertionError(f"README line does not parse: {line}: {e}") from None
+
+
+def test_compare_to_reference_of_identical_videos(tmp_path):
+    from infer.evaluate import compare_to_reference
+    from tests.helpers_video import noise_frames, write_video
+
+    frames = noise_frames(5, w=64, h=48)
+    a = write_video(tmp_path / "a.mp4", frames)
+    b = write_video(tmp_path / "b.mp4", frames)
+    same = compare_to_reference(a, b)
+    assert same["frames"] == 5 and same["psnr_db"] == 100 and same["ssim"] == 1.0
+    other = write_video(tmp_path / "c.mp4", noise_frames(5, w=64, h=48, seed=3))
+    assert compare_to_reference(a, other)["psnr_db"] < 40
