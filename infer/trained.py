@@ -18,8 +18,8 @@ from typing import Literal
 import torch
 
 from vid2vid.checkpoint import latest_checkpoint, load_generator
-from vid2vid.data import MAP_CHANNELS
 from vid2vid.errors import UserError
+from vid2vid.tasks import Task, task_from_dict
 from vid2vid.runs import CONFIG, runs_for_dataset
 
 __all__ = ["TrainedGenerator", "load_trained", "newest_checkpoint", "resolve_device",
@@ -71,26 +71,29 @@ class TrainedGenerator:
     temporal: bool
     step: int
     data: tuple[str, ...]
+    task: Task
 
 
 def load_trained(path: str | Path, device: torch.device) -> TrainedGenerator:
     """Loads G_ema from a checkpoint file or a run directory (its newest checkpoint).
 
     UserError (one line) for a missing or damaged checkpoint and for one whose
-    maps are not the pose maps this toolkit draws (another map layout).
+    maps do not match its task's (a checkpoint of another toolkit or version).
+    The task comes from the checkpoint (runs before tasks existed are pose runs).
     """
     G, info = load_generator(Path(path), device)
     ckpt = Path(info["path"])
+    task = task_from_dict(info.get("task"))
     channels = int(info.get("map_channels", -1))
-    if channels != MAP_CHANNELS:
-        raise UserError(f"{ckpt} was trained on {channels}-channel maps, but pose maps have "
-                        f"{MAP_CHANNELS} (another map layout, e.g. edges or labels); pass a "
-                        "checkpoint trained on pose data with --checkpoint")
+    if channels != task.channels:
+        raise UserError(f"{ckpt} was trained on {channels}-channel maps, but its task "
+                        f"({task.name}) draws {task.channels}; pass a checkpoint made by this "
+                        "vid2vid with --checkpoint")
     cfg = info.get("config") or {}
     return TrainedGenerator(
         generator=G, checkpoint=ckpt, run_dir=ckpt.parent, frame_size=model_frame_size(info),
         temporal=bool(cfg.get("temporal", True)), step=int(info.get("step", 0)),
-        data=tuple(cfg.get("data") or ()),
+        data=tuple(cfg.get("data") or ()), task=task,
     )
 
 

@@ -65,11 +65,28 @@ class PreprocessOptions:
     smoothing: OneEuroParams = field(default_factory=OneEuroParams)
     max_gap: int = 5
     previews: bool = False
+    task: str = "pose"              # pose | face | labels (vid2vid.tasks)
+    crop_size: int = 256            # face: side of the stored square face crop, pixels
+    labels: str | None = None       # labels: folder of per-frame 8-bit class-ID PNGs
+    instances: str | None = None    # labels: optional folder of per-frame instance-ID PNGs
+    num_classes: int | None = None  # labels: None = Cityscapes' 35
+    fg_classes: tuple[int, ...] | None = None  # labels: None = Cityscapes' persons and vehicles
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if self.keypoints is not None:
-            d["keypoints"] = str(Path(self.keypoints).resolve())
+        for name in ("keypoints", "labels", "instances"):
+            if d[name] is not None:
+                d[name] = str(Path(d[name]).resolve())
+        if d["fg_classes"] is not None:
+            d["fg_classes"] = list(d["fg_classes"])
+        # Only the options of the chosen task identify a dataset, so pose datasets made
+        # before tasks existed still match their options.
+        irrelevant = {"pose": ("task", "crop_size", "labels", "instances", "num_classes",
+                               "fg_classes"),
+                      "face": ("keypoints", "labels", "instances", "num_classes", "fg_classes"),
+                      "labels": ("keypoints", "crop_size", "smooth", "smoothing")}[self.task]
+        for name in irrelevant:
+            d.pop(name)
         return d
 
 

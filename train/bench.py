@@ -55,6 +55,7 @@ from train.chunk import Batch, Networks, chunk_losses
 from vid2vid import losses
 from vid2vid.config import ModelConfig, TrainConfig
 from vid2vid.data import MAP_CHANNELS, N_KEYPOINTS
+from vid2vid.tasks import PoseTask
 from vid2vid.models import FaceDiscriminator, Generator, ImageDiscriminator, TemporalDiscriminator
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets,
@@ -303,7 +304,8 @@ class TrainingStep:
         if self.vgg is not None:
             self.vgg.to(device)
         self.nets = Networks(torch.compile(self.G) if variant.compile else self.G, self.D_img,
-                             self.D_tmp, self.D_face, self.discriminators, self.vgg)
+                             self.D_tmp, self.D_face, self.discriminators, self.vgg,
+                             PoseTask().part_boxes)
         self.ema_updates = 0
 
     def __call__(self, clip: dict[str, torch.Tensor]) -> None:

@@ -8,7 +8,8 @@ finiteness check, gradient averaging, optimiser and EMA steps. `vid2vid bench`
 times the same function, so the benchmark measures exactly what trains.
 
 Generator terms (weights in `TrainConfig.loss`): image GAN + feature
-matching, temporal GAN per frame skip, face-crop GAN, VGG19 perceptual (L1
+matching, temporal GAN per frame skip, part-crop GAN (the face of a body,
+the mouth of a talking head: the task's `part_boxes`), VGG19 perceptual (L1
 without VGG weights), flow L1 against the ground-truth flow weighted by how
 well that flow explains the real frames, warp loss (real previous frame
 warped by the predicted flow vs the real frame), occlusion-mask loss, and
@@ -20,20 +21,24 @@ outputs, so one backward of the sum gives each side only its own gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 
 from vid2vid import losses
 from vid2vid.config import TrainConfig
-from vid2vid.crops import crop_and_resize, face_boxes
+from vid2vid.crops import crop_and_resize
 from vid2vid.generate import frame_window, map_window
 from vid2vid.models import warp
 
 
 @dataclass
 class Networks:
-    """What a training step runs: G (maybe compiled), the discriminators, VGG or None."""
+    """What a training step runs: G (maybe compiled), the discriminators, VGG or None.
+
+    `part_boxes` is the task's crop finder for D_face (`vid2vid.tasks`): keypoints
+    [N, 137, 3] and (H, W) -> (boxes [N, 4], found [N]).
+    """
 
     G_step: torch.nn.Module
     D_img: torch.nn.Module
@@ -41,6 +46,7 @@ class Networks:
     D_face: torch.nn.Module | None
     discriminators: torch.nn.ModuleList
     vgg: torch.nn.Module | None
+    part_boxes: Callable | None = None
 
 
 class Batch(NamedTuple):
@@ -114,7 +120,7 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
     if D_face is not None:
         # Boxes from the loader's CPU keypoints: no device sync to find faces.
         kp = batch.keypoints[:, c0:c1].flatten(0, 1)
-        boxes, ok = face_boxes(kp[:, :25], kp[:, 25:95], (H, W))
+        boxes, ok = nets.part_boxes(kp, (H, W))
         if ok.any():
             crop = max(16, H // 4 // 8 * 8)
             face_crops = (boxes[ok].to(device), ok.nonzero()[:, 0].to(device),

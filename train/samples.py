@@ -10,6 +10,7 @@ import torch
 
 from vid2vid.data import ClipDataset
 from vid2vid.generate import Synthesizer
+from vid2vid.tasks import Task
 from vid2vid.video_writer import VideoWriter, side_by_side
 
 
@@ -23,13 +24,15 @@ def to_uint8(images: torch.Tensor, signed: bool = True) -> np.ndarray:
     return x[:, :3].permute(0, 2, 3, 1).numpy()
 
 
-def write_grid(path: Path, maps: torch.Tensor, fakes: torch.Tensor, reals: torch.Tensor,
-               max_frames: int = 8) -> np.ndarray:
-    """Rows: maps | generated | real; columns: the clip's frames. Inputs [T, C, H, W].
+def write_grid(path: Path, task: Task, maps: torch.Tensor, fakes: torch.Tensor,
+               reals: torch.Tensor, max_frames: int = 8) -> np.ndarray:
+    """Rows: maps (as the task pictures them) | generated | real; columns: the clip's
+    frames. Inputs [T, C, H, W].
 
     Writes the PNG and returns the grid (RGB uint8) for TensorBoard."""
     n = min(max_frames, fakes.shape[0])
-    rows = [to_uint8(maps[:n], signed=False), to_uint8(fakes[:n]), to_uint8(reals[:n])]
+    rows = [to_uint8(task.picture(maps[:n]), signed=False), to_uint8(fakes[:n]),
+            to_uint8(reals[:n])]
     grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.png")
@@ -49,6 +52,7 @@ def write_sample_video(path: Path, G: torch.nn.Module, dataset: ClipDataset, vid
         for k in range(first, first + count):
             clip = dataset.frames_at(video, [k])
             fake = synth(clip.maps.to(device))
-            out.write(side_by_side([to_uint8(clip.maps, signed=False)[0], to_uint8(fake)[0],
+            out.write(side_by_side([to_uint8(dataset.task.picture(clip.maps), signed=False)[0],
+                                    to_uint8(fake)[0],
                                     to_uint8(clip.frames)[0]]))
     return path

@@ -40,10 +40,11 @@ from train.schedule import Stage, build_stages, format_table, stage_at
 from vid2vid import losses
 from vid2vid.checkpoint import load_checkpoint, save_checkpoint
 from vid2vid.config import TrainConfig
-from vid2vid.data import MAP_CHANNELS, ClipDataset, VideoIndex, index_dataset, no_augment
+from vid2vid.data import ClipDataset, VideoIndex, index_dataset, no_augment
 from vid2vid.errors import UserError
 from vid2vid.models import FaceDiscriminator, Generator, ImageDiscriminator, TemporalDiscriminator
 from vid2vid.runs import CONFIG, new_run_dir
+from vid2vid.tasks import same_task
 
 
 class _Stop(Exception):
@@ -129,6 +130,9 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
         ckpt = load_checkpoint(resume)
         run_dir = Path(ckpt["path"]).parent
     videos = [index_dataset(Path(d), cfg.holdout) for d in cfg.data]
+    # The datasets' task (vid2vid.tasks) decides the maps and the part crops; nothing
+    # below depends on which task it is.
+    task = same_task([v.task for v in videos], [str(v.root) for v in videos])
     base = cfg.base_size or None
     stages = build_stages(cfg.steps, cfg.size, cfg.frames, cfg.progressive, base_size=base)
     final_levels = stages[-1].levels
@@ -140,7 +144,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     if world.main:
-        print("data: " + ", ".join(f"{v.root} ({v.train_frames} training + "
+        print(f"task: {task.name}; data: " + ", ".join(f"{v.root} ({v.train_frames} training + "
                                     f"{v.frames - v.train_frames} held-out frames)"
                                     for v in videos))
         print(f"device: {device}, precision: {amp_dtype or 'fp32'}, "
@@ -149,10 +153,10 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
 
     # -- networks and optimisers ----------------------------------------------------
     torch.manual_seed(cfg.seed)  # every rank builds the same initial weights
-    G = Generator(cfg.model, MAP_CHANNELS, levels=stages[0].levels + 1)
-    D_img = ImageDiscriminator(cfg.model, MAP_CHANNELS)
+    G = Generator(cfg.model, task.channels, levels=stages[0].levels + 1)
+    D_img = ImageDiscriminator(cfg.model, task.channels)
     D_tmp = TemporalDiscriminator(cfg.model) if cfg.temporal else None
-    D_face = FaceDiscriminator(cfg.model) if cfg.face_d else None
+    D_face = FaceDiscriminator(cfg.model) if cfg.face_d and task.part else None
     discriminators = torch.nn.ModuleList([d for d in (D_img, D_tmp, D_face) if d is not None])
     if ckpt is not None:
         while len(G.levels) < ckpt["levels"]:
@@ -224,7 +228,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
             return
         save_checkpoint(run_dir, step, {
             "format": "vid2vid-checkpoint",
-            "config": cfg.to_dict(), "map_channels": MAP_CHANNELS, "levels": len(G.levels),
+            "config": cfg.to_dict(), "task": task.to_dict(), "map_channels": task.channels,
+            "levels": len(G.levels),
             "frame_size": [cfg.size, width], "stage": stage.index,
             # what G generates now (smaller than frame_size until the last level is grown)
             "stage_frame_size": [stage.size, width * stage.size // cfg.size],
@@ -241,7 +246,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
                 else nullcontext())
     nets = Networks(torch.compile(G) if cfg.compile else G, D_img, D_tmp, D_face,
-                    discriminators, vgg)
+                    discriminators, vgg, task.part_boxes)
     stage: Stage | None = None
     loader = dataset = None
     last_save = time.time()
@@ -355,7 +360,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
                 bar.set_postfix_str(f"G {g_sum:.3g} D {d_sum:.3g} rec {rec:.3g} "
                                     f"flow {logged.get('flow', 0.0):.3g}")
             if world.main and (step % cfg.sample_every == 0 or step == cfg.steps):
-                grid = write_grid(run_dir / "samples" / f"step-{step:08d}.png", maps[0],
+                grid = write_grid(run_dir / "samples" / f"step-{step:08d}.png", task, maps[0],
                                   torch.stack(fakes, 1)[0], reals[0])
                 writer.add_image("samples", grid, step, dataformats="HWC")
             if time.time() - last_save > cfg.checkpoint_minutes * 60:

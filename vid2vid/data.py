@@ -4,10 +4,12 @@ A sample is a clip of T frames `start, start + s, ..., start + (T-1) s` of one
 video (stride s drawn from `1..max_stride`), returned as a `Clip` of tensors
 in the `[T, C, H, W]` layout (the DataLoader adds B):
 
-- maps: the pose conditioning, rendered here from the stored keypoints by
-  `vid2vid.render.render_pose` (the function transfer uses), so changing the
-  drawing style never needs a new preprocessing run. Limbs, hands and face are
-  dropped at random as augmentation (vid2vid's `random_drop_prob`).
+- maps: the conditioning of the dataset's task (`vid2vid.tasks`: pose
+  skeleton, face sketch + background edges, or one-hot labels + instance
+  boundaries), drawn here from the stored keypoints and per-frame images by
+  the task's `maps` (the function transfer uses), so changing the drawing
+  style never needs a new preprocessing run. For bodies, limbs, hands and
+  face are dropped at random as augmentation (vid2vid's `random_drop_prob`).
 - frames in [-1, 1], person masks in [0, 1], backward flow in output pixels
   (t -> t-1, strides composed from the stored per-frame flows) with its valid
   mask (0 for the first frame of the clip), keypoints in output pixels.
@@ -43,10 +45,11 @@ from vid2vid.config import AugmentConfig
 from vid2vid.dataset_dir import frame_path, load_dataset
 from vid2vid.errors import UserError
 from vid2vid.flow_png import read_flow_png
-from vid2vid.pose import BODY_LIMBS, Pose, read_openpose_json
+from vid2vid.pose import Pose, read_openpose_json
 from vid2vid.render import render_pose
+from vid2vid.tasks import Task, same_task, task_of_dataset
 
-MAP_CHANNELS = 3  # the pose map is an RGB skeleton drawing
+MAP_CHANNELS = 3  # the pose task's map is an RGB skeleton drawing (other tasks: vid2vid.tasks)
 N_KEYPOINTS = 25 + 70 + 21 + 21
 
 # BODY_25 indices exchanged by a horizontal flip (the person's left becomes their right).
@@ -65,12 +68,13 @@ _FLIP_FACE = np.array(
 class Clip(NamedTuple):
     """One training clip. Shape (per sample; the loader stacks a batch dim in front):
 
-    - maps: [T, C, H, W] float in [0, 1]
+    - maps: [T, C, H, W] float in [0, 1], C = the task's channels
     - frames: [T, 3, H, W] float in [-1, 1]
-    - masks: [T, 1, H, W] float in [0, 1] (person)
+    - masks: [T, 1, H, W] float in [0, 1] (person / face / foreground classes)
     - flow: [T, 2, H, W] float, pixels, frame t -> t-1 (zeros at t = 0)
     - flow_valid: [T, 1, H, W] float 0/1
-    - keypoints: [T, 137, 3] body 25, face 70, left hand 21, right hand 21; (x, y, conf)
+    - keypoints: [T, 137, 3] body 25, face 70, left hand 21, right hand 21; (x, y, conf);
+      all zero for tasks without keypoints (labels)
     - person: [T] bool, the frame's person was detected or interpolated
     - source: [3] long (dataset index, first frame, stride)
     """
@@ -99,6 +103,7 @@ class VideoIndex:
     train_frames: int            # frames [0, train_frames) are for training
     person: np.ndarray           # [frames] bool
     size: tuple[int, int]        # stored (w, h)
+    task: Task
 
 
 def index_dataset(root: Path, holdout: float) -> VideoIndex:
@@ -106,7 +111,22 @@ def index_dataset(root: Path, holdout: float) -> VideoIndex:
     n = meta["frames"]
     person = np.asarray(meta["per_frame"]["person"], bool)
     train = int(np.floor(n * (1.0 - holdout)))
-    return VideoIndex(Path(root), n, train, person, tuple(meta["size"]))
+    return VideoIndex(Path(root), n, train, person, tuple(meta["size"]), task_of_dataset(meta))
+
+
+def read_stored(root: Path, task: Task, k: int) -> dict[str, np.ndarray]:
+    """The per-frame images frame `k`'s maps are drawn from (stored size, unchanged)."""
+    out = {}
+    for item in task.stored:
+        path = frame_path(root, item.folder, k)
+        if item.optional and not path.exists():
+            continue
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise UserError(f"{path} is missing or unreadable; run vid2vid preprocess again on "
+                            "that video with --overwrite")
+        out[item.folder] = img
+    return out
 
 
 def clip_starts(video: VideoIndex, length: int, stride: int) -> np.ndarray:
@@ -245,6 +265,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.augment = augment
         self.seed = seed
         self.with_flow = with_flow
+        self.task = same_task([v.task for v in videos], [str(v.root) for v in videos])
         self._starts = {}
         self._epoch_order: tuple[int, np.ndarray] = (-1, np.zeros(0, np.int64))
         self.items = [(v, int(s)) for v, video in enumerate(videos)
@@ -320,8 +341,9 @@ class ClipDataset(torch.utils.data.Dataset):
         jitter = (1 + rng.uniform(-aug.brightness, aug.brightness),
                   1 + rng.uniform(-aug.contrast, aug.contrast),
                   1 + rng.uniform(-aug.saturation, aug.saturation))
-        n_drop = len(BODY_LIMBS) + 3
+        task = self.task
         geom = g.image
+        interpolation = {item.folder: item.interpolation for item in task.stored}
 
         maps, frames, masks, flows, valid, kps, person = [], [], [], [], [], [], []
         for t, k in enumerate(idx):
@@ -332,11 +354,14 @@ class ClipDataset(torch.utils.data.Dataset):
             frames.append(geom(bgr[..., ::-1]))
             mask = cv2.imread(str(frame_path(video.root, "seg", k)), cv2.IMREAD_UNCHANGED)
             masks.append(geom(mask))
-            kp = pose_to_array(read_openpose_json(frame_path(video.root, "pose", k)))
+            kp = pose_to_array(read_openpose_json(frame_path(video.root, "pose", k))
+                               if task.keypoints else None)
             kp = g.keypoints(kp)
             kps.append(kp)
-            drop = rng.random(n_drop) < aug.drop_limb
-            maps.append(render_maps(kp, self.size, drop=drop))
+            drop = rng.random(task.n_drop) < aug.drop_limb
+            stored = {name: geom(img, interpolation[name])
+                      for name, img in read_stored(video.root, task, k).items()}
+            maps.append(task.maps(kp, stored, self.size, drop=drop))
             person.append(bool(video.person[k]))
             if not self.with_flow or t == 0:
                 flows.append(np.zeros((out_h, out_w, 2), np.float32))
@@ -360,7 +385,7 @@ class ClipDataset(torch.utils.data.Dataset):
                 torch.from_numpy(x)[:, None]
 
         return Clip(
-            maps=chw(np.stack(maps).astype(np.float32) / 255.0),
+            maps=chw(np.stack(maps)),
             frames=chw(frames_np * 2.0 - 1.0),
             masks=chw(np.stack(masks).astype(np.float32) / 255.0),
             flow=chw(np.stack(flows)),
