@@ -25,6 +25,12 @@ Frames without a person: a run of at most `max_gap` such frames holds the last
 pose seen (a run at the very start holds the first pose found); longer runs
 are drawn empty (the generator draws no one) and both counts are reported.
 A source with no person in any frame is an error.
+
+Other tasks (the target dataset's, `vid2vid.tasks`) drive the same generation
+loop through their own `Driving`: a face video moves a talking head
+(`infer.face_driving`: landmarks aligned part by part to the target's face,
+sketched over the target's background edges), and a folder of label maps
+renders a scene (`infer.label_driving`).
 """
 
 from __future__ import annotations
@@ -47,11 +53,12 @@ from vid2vid.generate import Synthesizer
 from vid2vid.pose import read_openpose_json
 from vid2vid.render import render_pose
 from vid2vid.smoothing import OneEuroParams, PoseSmoother
+from vid2vid.tasks import task_of_dataset
 from vid2vid.video import IMAGE_SUFFIXES, natural_key, probe, read_frames
 from vid2vid.video_writer import VideoWriter, has_audio, side_by_side
 
 __all__ = ["TransferOptions", "TransferResult", "transfer", "dataset_root", "SourceClip",
-           "read_source", "fill_gaps"]
+           "read_source", "fill_gaps", "Driving", "DRIVERS"]
 
 DETECT_MAX_SIZE = 1024   # longest side a source video is decoded at for detection (as preprocess)
 
@@ -71,6 +78,7 @@ class TransferOptions:
     precision: Precision = "fp32"
     fps: float | None = None             # pose folders outside a dataset
     source_size: tuple[int, int] | None = None   # (w, h), pose folders outside a dataset
+    instances: str | None = None         # labels: instance maps of the driving label folder
     runs_root: Path = Path("runs")
 
 
@@ -105,8 +113,12 @@ class TransferResult:
 # -- target --------------------------------------------------------------------------
 
 
-def dataset_root(path: str | Path, what: str = "TARGET") -> Path:
-    """A dataset directory given as itself or as its pose/ folder; UserError otherwise."""
+def dataset_root(path: str | Path, what: str = "TARGET", collection: bool = False) -> Path:
+    """A dataset directory given as itself or as its pose/ folder; UserError otherwise.
+
+    With `collection`, a folder of datasets (the sequences `preprocess
+    --from-vid2vid` writes) stands for its first dataset: they share a model.
+    """
     path = Path(path)
     if not path.exists():
         raise UserError(f"{what} {path} does not exist; pass a dataset directory written by "
@@ -115,6 +127,11 @@ def dataset_root(path: str | Path, what: str = "TARGET") -> Path:
         if root.is_dir() and (root / META).exists():
             load_dataset(root)       # unfinished or foreign meta.json: its own clear error
             return root
+    if collection and path.is_dir():
+        inside = sorted(d for d in path.iterdir() if (d / META).exists())
+        if inside:
+            load_dataset(inside[0])
+            return inside[0]
     raise UserError(f"{what} {path} is not a dataset directory (no {META}); pass the folder "
                     "vid2vid preprocess wrote (data/<name>) or its pose/ folder")
 
@@ -327,17 +344,79 @@ def default_output(source: Path, target_root: Path) -> Path:
     return Path(f"{stem}_to_{target_root.name}.mp4")
 
 
+@dataclass
+class Driving:
+    """What drives the generator, whatever the task: the model-size maps of every frame.
+
+    maps: a function returning a fresh iterator of `[H, W, C]` float32 maps in
+        [0, 1] (the task's channels), one per output frame, in order.
+    frames: a function returning an iterator of the source's own frames (RGB
+        uint8) for the comparison video's first panel, or None (e.g. a label
+        sequence has no picture of its own).
+    panels: the comparison video's panel titles (source?, maps, result).
+    held/gaps/empty: frames without a person/face, as `fill_gaps` counts them.
+    """
+
+    path: Path
+    fps: float
+    count: int
+    maps: Callable[[], Iterator[np.ndarray]]
+    frames: Callable[[], Iterator[np.ndarray]] | None
+    panels: tuple[str, ...]
+    audio: Path | None = None
+    held: int = 0
+    gaps: int = 0
+    empty: int = 0
+
+
+def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGenerator,
+                 options: TransferOptions, progress: bool) -> Driving:
+    """A video or OpenPose folder -> the target's pose maps (detect, fill, smooth, normalise)."""
+    target_size = tuple(int(v) for v in meta["size"])
+    clip = read_source(source, options, progress)
+    clip.poses, held, gaps, empty = fill_gaps(clip.poses, options.max_gap,
+                                              f"SOURCE {clip.path}")
+    driving = DrivingPoses(clip, target_root, target_size, model.frame_size, options.normalize,
+                           options.smooth, options.smoothing)
+
+    def maps() -> Iterator[np.ndarray]:
+        for kp in clip.poses:
+            yield driving(kp).astype(np.float32) / 255.0
+
+    return Driving(clip.path, clip.fps, len(clip.poses), maps, clip.frames,
+                   ("source", "pose", "result"), clip.audio, held, gaps, empty)
+
+
+def _face_driving(*args) -> Driving:
+    from infer.face_driving import face_driving
+
+    return face_driving(*args)
+
+
+def _label_driving(*args) -> Driving:
+    from infer.label_driving import label_driving
+
+    return label_driving(*args)
+
+
+# What SOURCE is, per task: the one place transfer depends on the task.
+DRIVERS = {"pose": pose_driving, "face": _face_driving, "labels": _label_driving}
+
+
 def transfer(source: str | Path, target: str | Path, out: str | Path | None = None,
              options: TransferOptions = TransferOptions(), progress: bool = True
              ) -> TransferResult:
-    """Makes the person of `target` perform `source`'s motion; writes `out` (mp4).
+    """Drives the model of `target` with `source`; writes `out` (mp4).
 
-    See the module docstring for the steps. Returns what was written.
+    Bodies: the target person performs the source's motion. Faces: the target
+    face speaks as the source face does. Labels: the target's scene is rendered
+    from a label sequence. See the module docstring for the steps. Returns what
+    was written.
     """
     t0 = time.time()
-    target_root = dataset_root(target)
+    target_root = dataset_root(target, collection=True)
     meta = load_dataset(target_root)
-    target_size = tuple(int(v) for v in meta["size"])
+    task = task_of_dataset(meta)
     if options.max_frames is not None and options.max_frames < 1:
         raise UserError(f"--max-frames must be at least 1, got {options.max_frames}")
     if options.max_gap < 0:
@@ -352,42 +431,46 @@ def transfer(source: str | Path, target: str | Path, out: str | Path | None = No
     device = resolve_device(options.device)
     ckpt = options.checkpoint or newest_checkpoint(target_root, options.runs_root)
     model: TrainedGenerator = load_trained(ckpt, device)
-
-    clip = read_source(source_path, options, progress)
-    clip.poses, held, gaps, empty = fill_gaps(clip.poses, options.max_gap,
-                                              f"SOURCE {clip.path}")
-    driving = DrivingPoses(clip, target_root, target_size, model.frame_size, options.normalize,
-                           options.smooth, options.smoothing)
+    if model.task != task:
+        raise UserError(f"{model.checkpoint} is a {model.task.name!r} model but {target_root} "
+                        f"is a {task.name!r} dataset; pass a checkpoint trained on it with "
+                        "--checkpoint")
+    driving = DRIVERS[task.name](source_path, target_root, meta, model, options, progress)
 
     from tqdm import tqdm
 
     h, w = model.frame_size
     synth = Synthesizer(model.generator, temporal=model.temporal,
                         autocast_dtype=autocast_dtype(options.precision))
-    n = len(clip.poses)
+    n = driving.count
     t_gen = time.time()
-    writer = VideoWriter(out, clip.fps, (w, h), audio_from=clip.audio)
+    writer = VideoWriter(out, driving.fps, (w, h), audio_from=driving.audio)
     side = None
     try:
         with tqdm(total=n, unit="frame", desc="generating", disable=not progress,
                   dynamic_ncols=True, mininterval=0.5) as bar:
-            source_frames = clip.frames() if compare is not None else None
-            for k, kp in enumerate(clip.poses):
-                pose_map = driving(kp)
-                maps = torch.from_numpy(pose_map).permute(2, 0, 1)[None].float().div_(255)
+            source_frames = (driving.frames() if compare is not None and driving.frames
+                             else None)
+            for k, frame_maps in enumerate(driving.maps()):
+                maps = torch.from_numpy(frame_maps).permute(2, 0, 1)[None].float()
                 result = _to_uint8(synth(maps.to(device)))
                 writer.write(result)
-                if source_frames is not None:
-                    src = next(source_frames, None)
-                    if src is None:
-                        raise RuntimeError(f"{clip.path} gave fewer frames on the second pass "
-                                           f"than the first ({k} < {n})")
+                if compare is not None:
+                    picture = _to_uint8(task.picture(maps) * 2 - 1)
+                    panels = [picture, result]
+                    if source_frames is not None:
+                        src = next(source_frames, None)
+                        if src is None:
+                            raise RuntimeError(f"{driving.path} gave fewer frames on the second "
+                                               f"pass than the first ({k} < {n})")
+                        panels.insert(0, src)
                     # At least 256 px tall, so a small model's frames stay visible.
-                    panel = side_by_side([src, pose_map, result], ["source", "pose", "result"],
+                    panel = side_by_side(panels, list(driving.panels[-len(panels):]),
                                          height=max(h, 256))
                     if side is None:
-                        side = VideoWriter(compare, clip.fps, (panel.shape[1], panel.shape[0]),
-                                           audio_from=clip.audio)
+                        side = VideoWriter(compare, driving.fps,
+                                           (panel.shape[1], panel.shape[0]),
+                                           audio_from=driving.audio)
                     side.write(panel)
                 bar.update(1)
             if source_frames is not None:
@@ -401,6 +484,6 @@ def transfer(source: str | Path, target: str | Path, out: str | Path | None = No
             side.abort()
         raise
     generate_seconds = time.time() - t_gen
-    audio = clip.audio is not None and has_audio(out)
-    return TransferResult(out, compare, n, clip.fps, time.time() - t0, generate_seconds,
-                          model.checkpoint, held, gaps, empty, audio)
+    audio = driving.audio is not None and has_audio(out)
+    return TransferResult(out, compare, n, driving.fps, time.time() - t0, generate_seconds,
+                          model.checkpoint, driving.held, driving.gaps, driving.empty, audio)

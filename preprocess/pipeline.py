@@ -36,7 +36,7 @@ from preprocess.flow import make_flow
 from preprocess.gaps import GapFiller
 from preprocess.mediapipe_to_openpose import VISIBILITY_MIN
 from vid2vid import __version__
-from vid2vid.dataset_dir import (FORMAT_VERSION, META, PROGRESS, SUBDIRS, frame_path,
+from vid2vid.dataset_dir import (ALL_SUBDIRS, FORMAT_VERSION, META, PROGRESS, SUBDIRS, frame_path,
                                  read_meta, write_json_atomic)
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
@@ -113,6 +113,10 @@ def preprocess_many(inputs: list[str], out: str | None, options: PreprocessOptio
                     overwrite: bool = False) -> list[Summary]:
     """Preprocesses each input into `out` (one input), `out/<stem>` (several) or `data/<stem>`."""
     summaries = []
+    if options.task == "labels" and len(inputs) > 1:
+        raise UserError("--labels names one folder of label maps, so give one VIDEO with it "
+                        "(run vid2vid preprocess once per video)")
+    run = _TASK_PIPELINES[options.task]()
     stems = [Path(p).stem if Path(p).suffix else Path(p).name for p in inputs]
     if len(set(stems)) != len(stems):
         raise UserError("several inputs share a name (" + ", ".join(sorted(
@@ -124,10 +128,28 @@ def preprocess_many(inputs: list[str], out: str | None, options: PreprocessOptio
             target = Path(out)
         else:
             target = Path(out) / stem
-        summary = preprocess_video(Path(path), target, options, overwrite=overwrite)
+        summary = run(Path(path), target, options, overwrite=overwrite)
         print(summary.line(), flush=True)
         summaries.append(summary)
     return summaries
+
+
+def _face_pipeline():
+    from preprocess.face import preprocess_face_video
+
+    return preprocess_face_video
+
+
+def _labels_pipeline():
+    from preprocess.labels import import_labels
+
+    return import_labels
+
+
+# The pipeline of each task (imported on use: the face and label modules are only needed
+# for their task).
+_TASK_PIPELINES = {"pose": lambda: preprocess_video, "face": _face_pipeline,
+                   "labels": _labels_pipeline}
 
 
 def _sha256(path: Path) -> str:
@@ -160,7 +182,7 @@ def _prepare_output(out: Path, identity: dict, overwrite: bool) -> dict | None:
         raise UserError(f"{out} is a file, not a folder; choose another output with -o")
     existing = read_meta(out) if out.is_dir() else None
     if existing is None and out.is_dir() and any(out.iterdir()) and not overwrite:
-        if any((out / d).exists() for d in SUBDIRS):
+        if any((out / d).exists() for d in ALL_SUBDIRS):
             raise UserError(f"{out} holds dataset files but no meta.json; pass --overwrite to "
                             "replace them or -o to write elsewhere")
     if existing is not None:
@@ -176,16 +198,22 @@ def _prepare_output(out: Path, identity: dict, overwrite: bool) -> dict | None:
             raise UserError(f"{out} holds {what}; pass --overwrite to replace it or -o to "
                             "write elsewhere")
     if overwrite and out.is_dir():
-        for d in (*SUBDIRS, "maps"):
-            shutil.rmtree(out / d, ignore_errors=True)
-        for f in (META, PROGRESS):
-            (out / f).unlink(missing_ok=True)
+        clear_dataset(out)
     return None
 
 
-def _make_dirs(out: Path, previews: bool) -> None:
+def clear_dataset(out: Path) -> None:
+    """Removes every folder and file a preprocessing run of any task writes into `out`."""
+    for d in ALL_SUBDIRS:
+        shutil.rmtree(out / d, ignore_errors=True)
+    for f in (META, PROGRESS):
+        (out / f).unlink(missing_ok=True)
+
+
+def _make_dirs(out: Path, previews: bool, folders: tuple[str, ...] = SUBDIRS) -> None:
+    """Creates the dataset's folders and checks `out` is writable (one-line errors)."""
     try:
-        for d in (*SUBDIRS, *(("maps",) if previews else ())):
+        for d in (*folders, *(("maps",) if previews else ())):
             (out / d).mkdir(parents=True, exist_ok=True)
         probe_file = out / ".write_test"
         probe_file.write_bytes(b"ok")

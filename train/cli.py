@@ -14,14 +14,29 @@ from vid2vid.runs import runs_for_dataset
 RESUMABLE = {"device", "workers"}
 
 
+def _datasets_in(folder: Path) -> list[str]:
+    """`folder` itself when it is a dataset, else the finished datasets directly inside it
+    (a converted collection such as data/cityscapes/<sequence>/)."""
+    if read_meta(folder) is not None:
+        return [str(folder)]
+    found = []
+    for d in sorted(folder.iterdir()) if folder.is_dir() else ():
+        meta = read_meta(d) if d.is_dir() else None
+        if meta is not None and meta.get("complete"):
+            found.append(str(d))
+    return found
+
+
 def default_datasets(root: Path = Path("data")) -> list[str]:
-    """Every finished dataset directory under ./data/ (the default output of preprocess)."""
+    """Every finished dataset directory under ./data/ (the default output of preprocess),
+    one level down too (the sequences of `preprocess --from-vid2vid`)."""
     found = []
     if root.is_dir():
         for d in sorted(root.iterdir()):
-            meta = read_meta(d) if d.is_dir() else None
-            if meta is not None and meta.get("complete"):
-                found.append(str(d))
+            if d.is_dir():
+                meta = read_meta(d)
+                found += ([str(d)] if meta is not None and meta.get("complete")
+                          else _datasets_in(d) if meta is None else [])
     if not found:
         raise UserError(f"no datasets under {root}/; run vid2vid preprocess VIDEO first "
                         "(or pass --data DIR)")
@@ -34,11 +49,14 @@ def resolve_config(overrides: dict, config_file: str | None,
     if resume is None:
         if "data" not in given:
             given["data"] = default_datasets()
+        data = []
         for d in given["data"]:
-            meta = read_meta(Path(d))
-            if meta is None:
-                raise UserError(f"{d} is not a dataset directory (no meta.json); create one "
-                                "with vid2vid preprocess VIDEO")
+            inside = _datasets_in(Path(d))
+            if not inside:
+                raise UserError(f"{d} is not a dataset directory (no meta.json) nor a folder "
+                                "of them; create one with vid2vid preprocess VIDEO")
+            data += inside
+        given["data"] = data
         return TrainConfig.resolve(given, config_file), None
 
     if resume == "latest":

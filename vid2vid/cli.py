@@ -58,8 +58,21 @@ def cli() -> None:
     """
 
 
+def _parse_classes(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        classes = tuple(int(v) for v in value.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of class IDs, "
+                                 "e.g. 24,25,26") from None
+    if any(c < 0 or c > 255 for c in classes):
+        raise click.BadParameter(f"{value!r}: class IDs are 0..255")
+    return classes
+
+
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True, metavar="VIDEO_OR_FOLDER...")
+@click.argument("inputs", nargs=-1, required=False, metavar="VIDEO_OR_FOLDER...")
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None,
               help="Dataset directory (default: data/<stem>; with several inputs, "
                    "OUT/<stem> for each).")
@@ -85,23 +98,78 @@ def cli() -> None:
                    "longer runs are flagged and left out of training.")
 @click.option("--previews", is_flag=True,
               help="Also write maps/NNNNNN.jpg: the pose drawn over a darkened frame.")
+@click.option("--task", type=click.Choice(["pose", "face", "labels"]), default="pose",
+              show_default=True,
+              help="What the model will be conditioned on: body poses, face landmarks + "
+                   "edges (talking heads), or semantic label maps (scenes). Stored in "
+                   "meta.json; train, transfer and evaluate read it from there.")
+@click.option("--crop-size", type=click.IntRange(32, 2048), default=256, show_default=True,
+              help="face: side of the stored square face crop in pixels.")
+@click.option("--labels", "labels_dir", type=click.Path(exists=True, file_okay=False),
+              default=None, help="labels: folder of per-frame 8-bit class-ID PNGs.")
+@click.option("--instances", type=click.Path(exists=True, file_okay=False), default=None,
+              help="labels: folder of per-frame instance-ID PNGs (optional).")
+@click.option("--num-classes", type=click.IntRange(2, 256), default=None,
+              help="labels: number of classes [35, Cityscapes'].")
+@click.option("--fg-classes", default=None, metavar="ID,ID,...", callback=_parse_classes,
+              help="labels: foreground class IDs for the fg/bg split [Cityscapes' persons "
+                   "and vehicles: 24-33].")
+@click.option("--from-vid2vid", "from_vid2vid", type=click.Path(), default=None,
+              metavar="ROOT",
+              help="Convert a dataset in NVIDIA vid2vid's layout (ROOT/train_A labels, "
+                   "train_B frames, train_inst instances; one folder per sequence) into "
+                   "OUT/<sequence> (default data/<ROOT name>/<sequence>); implies --task labels.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing dataset made from another video or other options.")
 def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, no_flow,
-               smooth, max_gap, previews, overwrite) -> None:
+               smooth, max_gap, previews, task, crop_size, labels_dir, instances, num_classes,
+               fg_classes, from_vid2vid, overwrite) -> None:
     """Turn videos (or folders of frames) into training datasets.
 
-    Writes frames/, pose/ (OpenPose JSON), seg/, edges/, flow/ and meta.json;
-    see README "Dataset directory". Re-running skips finished work and
-    resumes an interrupted run.
-    """
-    from preprocess.pipeline import PreprocessOptions, preprocess_many
+    \b
+    vid2vid preprocess dance.mp4                       bodies (pose task)
+    vid2vid preprocess talk.mp4 --task face            talking heads
+    vid2vid preprocess street.mp4 --task labels --labels street_labels/
+    vid2vid preprocess --from-vid2vid datasets/Cityscapes
 
+    Writes frames/, the task's conditioning (pose/ OpenPose JSON; edges/;
+    labels/ and instances/), seg/ (the foreground), flow/ and meta.json; see
+    README "Dataset directory". Re-running skips finished work and resumes an
+    interrupted run.
+    """
+    from pathlib import Path
+
+    from preprocess.pipeline import PreprocessOptions, preprocess_many
+    from vid2vid.errors import UserError
+
+    if from_vid2vid is not None:
+        if inputs:
+            raise UserError("--from-vid2vid converts a whole dataset; give no VIDEO with it")
+        task = "labels"
+    elif not inputs:
+        raise UserError("give at least one VIDEO_OR_FOLDER (or --from-vid2vid ROOT); see "
+                        "vid2vid preprocess --help")
+    if task == "labels" and from_vid2vid is None and labels_dir is None:
+        raise UserError("--task labels needs --labels DIR, the folder of per-frame label maps "
+                        "(or --from-vid2vid ROOT for NVIDIA vid2vid's layout)")
+    if task != "labels" and (labels_dir or instances or num_classes or fg_classes):
+        raise UserError("--labels, --instances, --num-classes and --fg-classes belong to "
+                        "--task labels")
+    if task != "pose" and keypoints:
+        raise UserError("--keypoints imports body poses; it belongs to --task pose")
     options = PreprocessOptions(
         max_size=max_size, fps=fps, start=start, end=end, keypoints=keypoints,
         flow=None if no_flow else flow_method, smooth=smooth, max_gap=max_gap,
-        previews=previews,
+        previews=previews, task=task, crop_size=crop_size, labels=labels_dir,
+        instances=instances, num_classes=num_classes, fg_classes=fg_classes,
     )
+    if from_vid2vid is not None:
+        from preprocess.labels import convert_vid2vid
+
+        root = Path(from_vid2vid)
+        convert_vid2vid(root, Path(out) if out else Path("data") / root.resolve().name,
+                        options, overwrite=overwrite)
+        return
     preprocess_many(list(inputs), out, options, overwrite=overwrite)
 
 
@@ -203,13 +271,21 @@ def _parse_size(ctx, param, value):
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
               show_default=True,
               help="bf16: autocast; faster on GPUs, far slower on CPUs without bf16 units.")
+@click.option("--instances", type=click.Path(exists=True, file_okay=False), default=None,
+              help="labels: instance maps of the SOURCE label folder (default: vid2vid's "
+                   "sibling *_inst/<sequence> folder when there is one).")
 def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max_gap,
-             max_frames, fps, source_size, device, precision) -> None:
-    """Make TARGET's person perform SOURCE's motion (writes an mp4).
+             max_frames, fps, source_size, device, precision, instances) -> None:
+    """Drive TARGET's model with SOURCE (writes an mp4). What SOURCE is depends on
+    the task TARGET was preprocessed for (its meta.json):
 
     \b
-    SOURCE  a video (poses detected in memory, nothing else written), a folder of
-            frames, a folder of OpenPose JSON, or a dataset directory
+    pose    SOURCE's dancer's motion, performed by TARGET's person. SOURCE: a video
+            (poses detected in memory, nothing else written), a folder of frames,
+            a folder of OpenPose JSON, or a dataset directory
+    face    SOURCE's face video (expressions and head motion) spoken by TARGET's face,
+            landmarks aligned part by part to TARGET's face shape
+    labels  a folder of label maps (8-bit class IDs) rendered as TARGET's scenes
     TARGET  the target's dataset directory (data/<name>) or its pose/ folder
 
     The result has one frame per source frame, at the source frame rate, with
@@ -219,6 +295,8 @@ def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max
     \b
     vid2vid transfer dance.mp4 data/dancer -o dancer_dances.mp4 --compare
     vid2vid transfer other/pose data/dancer --checkpoint runs/dancer-20261121-101500
+    vid2vid transfer drive.mp4 data/talk/
+    vid2vid transfer cityscapes/test_A/seq0100 data/cityscapes/seq0000
     """
     from pathlib import Path
 
@@ -227,7 +305,7 @@ def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max
     options = TransferOptions(checkpoint=checkpoint, compare=compare, normalize=not no_normalize,
                               smooth=smooth, max_gap=max_gap, max_frames=max_frames,
                               device=device, precision=precision, fps=fps,
-                              source_size=source_size)
+                              source_size=source_size, instances=instances)
     result = run_transfer(Path(source), Path(target), out, options)
     click.echo(result.line())
 

@@ -6,6 +6,8 @@
     seg/NNNNNN.png     person mask, 8-bit (255 = person)
     edges/NNNNNN.png   Canny edges + face sketch, 8-bit
     flow/NNNNNN.png    backward flow N -> N-1, KITTI 16-bit (see vid2vid.flow_png); none for 0
+    labels/NNNNNN.png  label task: 8-bit class IDs (no pose/ or edges/ then)
+    instances/NNNNNN.png  label task, optional: 16-bit instance IDs
     maps/NNNNNN.jpg    optional previews (pose over the darkened frame)
 
 Every file is written to a temporary name and renamed into place, so a file
@@ -26,6 +28,8 @@ FORMAT_VERSION = 1
 META = "meta.json"
 PROGRESS = ".progress.jsonl"
 SUBDIRS = ("frames", "pose", "seg", "edges", "flow")
+# Every folder any task writes (labels/ and instances/: the label task), for clean-ups.
+ALL_SUBDIRS = (*SUBDIRS, "labels", "instances", "maps")
 
 
 def frame_name(index: int) -> str:

@@ -32,13 +32,12 @@ from torch import Tensor
 
 from vid2vid.crops import face_boxes
 from vid2vid.errors import UserError
+from vid2vid.label_maps import (CITYSCAPES_FG_CLASSES, CITYSCAPES_NUM_CLASSES,
+                                instance_boundary, one_hot)
 from vid2vid.pose import BODY_LIMBS, Pose
 from vid2vid.render import draw_face_sketch, render_pose, stroke_width
 
 TASKS = ("pose", "face", "labels")
-CITYSCAPES_NUM_CLASSES = 35   # vid2vid's label_nc for Cityscapes (IDs 0..33 and one spare)
-# Cityscapes IDs: person, rider, car, truck, bus, caravan, trailer, train, motorcycle, bicycle.
-CITYSCAPES_FG_CLASSES = (24, 25, 26, 27, 28, 29, 30, 31, 32, 33)
 MOUTH = slice(48, 68)         # outer and inner lips of the 70-point face layout
 
 
@@ -156,15 +155,10 @@ class LabelTask:
     def maps(self, kp: np.ndarray, stored: dict[str, np.ndarray], size: tuple[int, int],
              drop: np.ndarray | None = None) -> np.ndarray:
         labels = stored["labels"]
-        if int(labels.max(initial=0)) >= self.num_classes:
-            raise UserError(f"a label map holds class {int(labels.max())}, but the model has "
-                            f"{self.num_classes} classes; preprocess with --num-classes "
-                            f"{int(labels.max()) + 1}")
-        out = np.zeros((*labels.shape, self.channels), np.float32)
-        np.put_along_axis(out, labels[..., None].astype(np.int64), 1.0, axis=-1)
         ids = stored.get("instances")
-        out[..., -1] = boundary(labels if ids is None else ids)
-        return out
+        return np.concatenate([one_hot(labels, self.num_classes),
+                               instance_boundary(labels if ids is None else ids)[..., None]],
+                              axis=-1)
 
     def part_boxes(self, kp: Tensor, size: tuple[int, int]) -> None:
         return None
@@ -205,18 +199,6 @@ def class_colors(num_classes: int) -> np.ndarray:
     return colors[:num_classes]
 
 
-def boundary(ids: np.ndarray) -> np.ndarray:
-    """1.0 where a pixel's right or lower neighbour holds another id (both sides marked)."""
-    edge = np.zeros(ids.shape, bool)
-    dx = ids[:, 1:] != ids[:, :-1]
-    dy = ids[1:, :] != ids[:-1, :]
-    edge[:, 1:] |= dx
-    edge[:, :-1] |= dx
-    edge[1:, :] |= dy
-    edge[:-1, :] |= dy
-    return edge.astype(np.float32)
-
-
 def task_from_dict(d: dict | str | None) -> Task:
     """A task from meta.json's / a checkpoint's record ("pose" when there is none:
     datasets and runs made before tasks existed are all bodies)."""
@@ -253,5 +235,5 @@ def same_task(tasks: list[Task], names: list[str]) -> Task:
         if task != first:
             raise UserError(f"{name} is a {task.name!r} dataset ({task.to_dict()}) but "
                             f"{names[0]} is {first.name!r} ({first.to_dict()}); train one "
-                            "task at a time")
+                            "task at a time (choose the datasets with --data)")
     return first
