@@ -20,7 +20,13 @@ CONFIG = "config.yaml"
 
 
 def new_run_dir(root: Path, datasets: list[str]) -> Path:
-    stem = "+".join(Path(d).name for d in datasets[:2]) + ("+more" if len(datasets) > 2 else "")
+    parents = {Path(d).resolve().parent for d in datasets}
+    if len(datasets) > 1 and len(parents) == 1 and parents != {Path("data").resolve()}:
+        # The sequences of one collection (preprocess --from-vid2vid): name it after that.
+        stem = parents.pop().name
+    else:
+        stem = "+".join(Path(d).name for d in datasets[:2]) + ("+more" if len(datasets) > 2
+                                                                else "")
     base = Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     path, n = base, 1
     while path.exists():
