@@ -84,6 +84,11 @@ class Pose:
         """A person counts as found when any body keypoint is present."""
         return bool((self.body[:, 2] > 0).any())
 
+    @property
+    def present(self) -> bool:
+        """Anything to store: body or face keypoints (a talking head has a face only)."""
+        return self.found or bool((self.face[:, 2] > 0).any())
+
     def map(self, fn) -> "Pose":
         """A new Pose with `fn(array)` applied to each part."""
         return Pose(**{k: np.asarray(fn(v), np.float32) for k, v in self.parts().items()})
@@ -128,8 +133,10 @@ class Pose:
 
 
 def pose_area(pose: Pose) -> float:
-    """Area of the bounding box of the present body keypoints (to pick the largest person)."""
-    pts = pose.body[pose.body[:, 2] > 0, :2]
+    """Area of the bounding box of the present body keypoints, or of the face's for a
+    face-only person (to pick the largest person)."""
+    part = pose.body if pose.found else pose.face
+    pts = part[part[:, 2] > 0, :2]
     if len(pts) < 2:
         return 0.0
     extent = pts.max(0) - pts.min(0)
@@ -139,9 +146,10 @@ def pose_area(pose: Pose) -> float:
 def write_openpose_json(path: str | Path, pose: Pose | None) -> None:
     """Writes one frame's OpenPose JSON atomically (temp file + rename).
 
-    `pose=None` writes a frame with no people, as OpenPose does.
+    `pose=None` (or one with no body or face keypoint) writes a frame with no
+    people, as OpenPose does.
     """
-    people = [] if pose is None or not pose.found else [pose.to_openpose()]
+    people = [] if pose is None or not pose.present else [pose.to_openpose()]
     data = {"version": 1.3, "people": people}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -165,7 +173,7 @@ def read_openpose_json(path: str | Path) -> Pose | None:
             f"{path} is not OpenPose JSON ({e}); expected "
             '{"people": [{"pose_keypoints_2d": [75 numbers], ...}]} in BODY_25 layout'
         ) from None
-    poses = [p for p in poses if p.found]
+    poses = [p for p in poses if p.present]
     if not poses:
         return None
     return max(poses, key=pose_area)

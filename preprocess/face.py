@@ -1,0 +1,534 @@
+"""`vid2vid preprocess --task face`: a talking-head video -> a dataset of face crops.
+
+vid2vid's edge-to-face model works on a square crop around the face, so this
+stage writes the same dataset layout as the pose pipeline (`vid2vid.dataset_dir`)
+with every file in crop pixels:
+
+    frames/k.jpg  the crop, resized to crop_size x crop_size
+    pose/k.json   OpenPose JSON whose face part holds the 70 landmarks (body and
+                  hands empty); the toolkit draws the face sketch from these, so
+                  changing the drawing never needs a new preprocessing run
+    seg/k.png     the face region (255 inside): the hull of the 68 landmarks with
+                  the brows raised so the forehead is in; the foreground target
+    edges/k.png   Canny edges OUTSIDE the slightly dilated face region only (hair,
+                  shoulders, background), the part of vid2vid's face input that
+                  landmarks cannot give
+    flow/k.png    backward flow k -> k-1 between the stored crops (none for 0)
+
+It runs in two passes because the crop of a frame depends on the frames after
+it: pass 1 tracks the landmarks through the whole video (mediapipe FaceMesh in
+tracking mode, converted to OpenPose's face-70 layout), fills short gaps and
+smooths the crop track with zero-phase filters; pass 2 decodes again, crops and
+writes. Pass 1's result is saved as `.face_track.npz` in the output folder, so
+a run interrupted in pass 2 resumes there from its journal without tracking
+again (see `preprocess.pipeline` for the journal and atomic writes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from preprocess.detect import QuietStart, native_stderr_silenced
+from preprocess.edges import CANNY_HIGH, CANNY_LOW, edge_map
+from preprocess.flow import make_flow
+from preprocess.gaps import interpolate
+from preprocess.mediapipe_to_openpose import face70_from_mesh
+from preprocess.pipeline import (JPEG_QUALITY, TRUNCATION_TOLERANCE, PreprocessOptions, Summary,
+                                 _Decoder, _imwrite_atomic, _library_versions, _make_dirs,
+                                 _prepare_output, _read_journal, _sha256)
+from vid2vid.dataset_dir import FORMAT_VERSION, META, PROGRESS, frame_path, write_json_atomic
+from vid2vid.errors import UserError
+from vid2vid.flow_png import write_flow_png
+from vid2vid.png import write_png
+from vid2vid.pose import Pose, write_openpose_json
+from vid2vid.render import draw_face_sketch, stroke_width
+from vid2vid.smoothing import OneEuroFilter
+from vid2vid.video import VideoInfo, parse_position, probe
+
+FACE_CROP_SCALE = 2.5    # crop side / width of the 68 landmarks: room for hair, ears, neck
+CROP_RAISE = 0.25        # crop centre sits this share of the landmark box's height above its
+                         # centre: the landmarks stop at the brows, the head does not
+CENTER_SIGMA_S = 0.2     # Gaussian (zero-phase) smoothing of the crop centre, seconds
+SIDE_MEDIAN_S = 2.0      # running-median window of the crop side, seconds ...
+SIDE_SIGMA_S = 0.5       # ... then Gaussian-smoothed, seconds: the zoom barely moves
+FOREHEAD_RAISE = 0.3     # face region: brows raised by this share of the brow-to-chin distance
+TRACK_FILE = ".face_track.npz"
+WRITERS = 2              # pass-2 writer threads (the two cores of a small machine)
+STATUSES = ("found", "interpolated", "missing")
+
+
+class FaceMeshDetector:
+    """RGB uint8 `[H, W, 3]` -> OpenPose face `[70, 3]` in that image's pixels, or None.
+
+    mediapipe FaceMesh with refined landmarks (irises, for the pupils 68/69),
+    one face. `static=False` tracks from frame to frame (steadier and faster,
+    for a video fed in order); `static=True` detects every image on its own.
+    """
+
+    def __init__(self, static: bool = False):
+        self._quiet = QuietStart()
+        with native_stderr_silenced():  # mediapipe's native start-up chatter
+            from mediapipe.python.solutions import face_mesh
+
+            self._mesh = face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1,
+                                            refine_landmarks=True)
+            # The graph starts its calculators on other threads, which print while the
+            # caller waits for its first frame; one blank frame here keeps that silenced.
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
+        found = self._quiet.run(self._mesh.process, rgb).multi_face_landmarks
+        if not found:
+            return None
+        mesh = np.array([(p.x, p.y) for p in found[0].landmark], np.float32)
+        return face70_from_mesh(mesh, rgb.shape[1], rgb.shape[0])
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+def fill_gaps(faces: np.ndarray, detected: np.ndarray, max_gap: int
+              ) -> tuple[np.ndarray, list[str]]:
+    """Interpolates runs of at most `max_gap` frames without a face between two with one.
+
+    Same rule as the pose pipeline (`preprocess.gaps`): runs at the ends or
+    longer than `max_gap` stay missing, so training never uses them as targets.
+    Shape: faces `[N, 70, 3]`, detected `[N]` bool -> (`[N, 70, 3]`, N statuses).
+    """
+    faces = faces.copy()
+    status = ["found" if d else "missing" for d in detected]
+    idx = np.flatnonzero(detected)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if not 1 <= b - a - 1 <= max_gap:
+            continue
+        for j in range(a + 1, b):
+            face = interpolate(Pose(face=faces[a]), Pose(face=faces[b]), (j - a) / (b - a)).face
+            if (face[:, 2] > 0).any():
+                faces[j], status[j] = face, "interpolated"
+    return faces, status
+
+
+def _gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing with the end values held beyond the ends."""
+    if sigma <= 0 or len(x) < 2:
+        return x.astype(np.float64)
+    r = int(math.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    return np.convolve(np.pad(x.astype(np.float64), r, mode="edge"), k / k.sum(), mode="valid")
+
+
+def _running_median(x: np.ndarray, window: int) -> np.ndarray:
+    half = max(window // 2, 0)
+    padded = np.pad(x.astype(np.float64), half, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
+
+
+def crop_track(faces: np.ndarray, present: np.ndarray, fps: float) -> np.ndarray:
+    """The smoothed crop of every frame, `[N, 3]` (centre x, centre y, side) in frame pixels.
+
+    Per frame: centre = the 68 landmarks' box centre raised by CROP_RAISE of
+    its height; side = FACE_CROP_SCALE x its width. Frames without a face take
+    values interpolated from their neighbours. Smoothing runs over the whole
+    track in both directions (no lag): the centre with a Gaussian of
+    CENTER_SIGMA_S, the side with a running median of SIDE_MEDIAN_S then a
+    Gaussian of SIDE_SIGMA_S, so talking and nodding do not make the crop
+    jitter or breathe. Unclamped: `place_boxes` fits it into the frame.
+    """
+    pts = faces[:, :68]
+    ok = pts[..., 2] > 0
+    usable = present & (ok.sum(1) >= 3)
+    if not usable.any():
+        raise ValueError("no frame has a face")
+    t = np.arange(len(faces))
+    lo = np.array([pts[i, ok[i], :2].min(0) if usable[i] else (0, 0) for i in t], np.float64)
+    hi = np.array([pts[i, ok[i], :2].max(0) if usable[i] else (0, 0) for i in t], np.float64)
+
+    def fill(v: np.ndarray) -> np.ndarray:
+        return np.interp(t, t[usable], v[usable])
+
+    cx = fill((lo[:, 0] + hi[:, 0]) / 2)
+    cy = fill((lo[:, 1] + hi[:, 1]) / 2 - CROP_RAISE * (hi[:, 1] - lo[:, 1]))
+    side = FACE_CROP_SCALE * fill(hi[:, 0] - lo[:, 0])
+    window = max(1, int(round(SIDE_MEDIAN_S * fps)))
+    side = _gaussian(_running_median(side, window), SIDE_SIGMA_S * fps)
+    return np.stack([_gaussian(cx, CENTER_SIGMA_S * fps), _gaussian(cy, CENTER_SIGMA_S * fps),
+                     side], axis=1)
+
+
+def place_boxes(track: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """Crop track `[N, 3]` -> integer boxes `[N, 3]` (x0, y0, side) inside the frame.
+
+    The crop never leaves the frame: the side is capped at the frame's shorter
+    side and the box shifted inside. Padding (black or replicated edges) would
+    put borders into the frames and edge maps that move with the head, which
+    the generator would then learn to draw. Capping and shifting are continuous,
+    so the smoothed track stays smooth; near a border the face moves off-centre
+    instead. `w, h = frame_size`.
+    """
+    w, h = frame_size
+    side = np.clip(np.round(track[:, 2]), 2, min(w, h)).astype(np.int64)
+    x0 = np.clip(np.round(track[:, 0] - side / 2), 0, w - side).astype(np.int64)
+    y0 = np.clip(np.round(track[:, 1] - side / 2), 0, h - side).astype(np.int64)
+    return np.stack([x0, y0, side], axis=1)
+
+
+def to_crop(face: np.ndarray, box: np.ndarray, crop_size: int) -> np.ndarray:
+    """Face `[70, 3]` in frame pixels -> crop pixels (missing points stay 0, none dropped)."""
+    out = face.astype(np.float32).copy()
+    s = crop_size / float(box[2])
+    out[:, 0] = (face[:, 0] - box[0]) * s
+    out[:, 1] = (face[:, 1] - box[1]) * s
+    out[face[:, 2] <= 0] = 0
+    return out
+
+
+def inside(face: np.ndarray, size: int) -> np.ndarray:
+    """Points outside a `size` square set missing, as OpenPose never reports them."""
+    out = face.copy()
+    off = (face[:, 0] < 0) | (face[:, 0] > size - 1) | (face[:, 1] < 0) | (face[:, 1] > size - 1)
+    out[off] = 0
+    return out
+
+
+def face_region(face: np.ndarray, size: int) -> np.ndarray:
+    """uint8 `[size, size]`, 255 in the face: the filled hull of the 68 landmarks.
+
+    The landmarks end at the brows, so the brows are first raised, along the
+    chin-to-brow direction (head roll included), by FOREHEAD_RAISE of that
+    distance; the hull then takes in the forehead.
+    """
+    mask = np.zeros((size, size), np.uint8)
+    xy = face[:68, :2].astype(np.float64).copy()
+    ok = face[:68, 2] > 0
+    if ok.sum() < 3:
+        return mask
+    brows = ok[17:27]
+    if ok[8] and brows.any():
+        up = xy[17:27][brows].mean(0) - xy[8]
+        xy[17:27] += FOREHEAD_RAISE * up
+    shift = 4  # sub-pixel vertices: cv2 takes fixed-point coordinates with 4 fraction bits
+    hull = cv2.convexHull(np.round(xy[ok] * (1 << shift)).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 255, cv2.LINE_8, shift)
+    return mask
+
+
+def background_edges(gray: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Canny edges of `gray` outside the face `region` dilated by ~1.5% of the side.
+
+    The dilation keeps the face outline itself out (the sketch drawn from the
+    landmarks stands for it), so the model cannot copy the face from its edges.
+    """
+    edges = edge_map(gray, None)
+    r = max(1, int(round(gray.shape[0] / 64)))
+    grown = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    edges[grown > 0] = 0
+    return edges
+
+
+def _crop(rgb: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    x0, y0, side = (int(v) for v in box)
+    patch = rgb[y0:y0 + side, x0:x0 + side]
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
+    return np.ascontiguousarray(cv2.resize(patch, (size, size), interpolation=interp))
+
+
+def track_faces(info: VideoInfo, first: int, stop: int | None, options: PreprocessOptions,
+           total: int | None, progress: bool, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pass 1: the face `[N, 70, 3]` of every frame (frame pixels) and whether one was found."""
+    from tqdm import tqdm
+
+    detector = FaceMeshDetector(static=False)
+    smoother = OneEuroFilter(info.fps, options.smoothing) if options.smooth else None
+    faces: list[np.ndarray] = []
+    decoder = _Decoder(info, first, stop)
+    bar = tqdm(total=total or None, unit="frame", disable=not progress, desc=desc,
+               dynamic_ncols=True, mininterval=0.5)
+    decoder.start()
+    try:
+        for rgb in decoder:
+            face = detector(rgb)
+            if face is None:
+                face = np.zeros((70, 3), np.float32)
+            if smoother is not None:
+                face = smoother(face)  # a missing face resets the filter
+            faces.append(face)
+            bar.update(1)
+    finally:
+        decoder.halt.set()
+        bar.close()
+        detector.close()
+    arr = np.stack(faces) if faces else np.zeros((0, 70, 3), np.float32)
+    return arr, (arr[..., 2] > 0).any(axis=1)
+
+
+def _save_track(out: Path, sha256: str, options: dict, faces: np.ndarray, status: list[str],
+                boxes: np.ndarray) -> None:
+    tmp = out / (TRACK_FILE + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, faces=faces, status=np.array([STATUSES.index(s) for s in status], np.int8),
+                 boxes=boxes, sha256=np.array(sha256), options=np.array(json.dumps(options)))
+    os.replace(tmp, out / TRACK_FILE)
+
+
+def _load_track(out: Path, sha256: str, options: dict):
+    """Pass 1's saved result when it belongs to this input and these options, else None."""
+    path = out / TRACK_FILE
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            if str(z["sha256"]) != sha256 or json.loads(str(z["options"])) != options:
+                return None
+            return z["faces"], [STATUSES[i] for i in z["status"]], z["boxes"]
+    except (OSError, ValueError, KeyError):  # torn or foreign file: track again
+        return None
+
+
+def _first_pass(source: Path, info: VideoInfo, first: int, stop: int | None,
+                options: PreprocessOptions, progress: bool, desc: str
+                ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Pass 1 with its checks: (faces `[N, 70, 3]` frame pixels, statuses, boxes `[N, 3]`)."""
+    total = None
+    if info.expected_frames:
+        total = max((min(stop, info.expected_frames) if stop else info.expected_frames) - first, 0)
+    raw, detected = track_faces(info, first, stop, options, total, progress, desc)
+    n = len(raw)
+    if n == 0:
+        raise UserError(f"{source} has no frames in the chosen range; check --start/--end "
+                        "or the file")
+    if not info.is_folder and total and n < TRUNCATION_TOLERANCE * total:
+        raise UserError(
+            f"{source} decoded to {n} of about {total} frames: the file is truncated or "
+            "corrupt; re-encode it (ffmpeg -i IN -c:v libx264 fixed.mp4) or pass --end to "
+            "keep the readable part")
+    faces, status = fill_gaps(raw, detected, options.max_gap)
+    present = np.array([s != "missing" for s in status])
+    try:
+        track = crop_track(faces, present, info.fps)
+    except ValueError:  # no frame with a face (of at least 3 points inside the frame)
+        raise UserError(f"no face found in any frame of {source}; use a video where one "
+                        "face is in view, large enough and lit") from None
+    return faces, status, place_boxes(track, info.size)
+
+
+def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
+                          overwrite: bool = False, progress: bool = True) -> Summary:
+    """Writes the face dataset of one input; resumes or returns at once when work exists."""
+    t0 = time.time()
+    if options.crop_size < 16:
+        raise UserError(f"--crop-size {options.crop_size} is too small; use 128 or more")
+    info = probe(source, options.max_size, options.fps)
+    start = parse_position(options.start, "--start")
+    end = parse_position(options.end, "--end")
+    first = start.to_frame(info.fps) if start else 0
+    stop = end.to_frame(info.fps) if end else None
+    if stop is not None and stop <= first:
+        raise UserError(f"--end ({options.end}) is not after --start ({options.start or 0})")
+    identity = {"sha256": _sha256(source), "options": options.to_dict()}
+    existing = _prepare_output(out, identity, overwrite)
+    if existing is not None and existing.get("complete"):
+        counts = existing["counts"]
+        return Summary(out, existing["frames"], counts["found"], counts["interpolated"],
+                       time.time() - t0, skipped=True)
+    _make_dirs(out, options.previews)
+    saved = (_load_track(out, identity["sha256"], identity["options"])
+             if existing is not None else None)
+    if saved is None:  # a journal is only valid with the track its frames were cut from
+        (out / PROGRESS).unlink(missing_ok=True)
+        (out / TRACK_FILE).unlink(missing_ok=True)
+
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        warnings.append(msg)
+        print(f"warning: {msg}", flush=True)
+
+    flow = None if options.flow is None else make_flow(options.flow, warn)
+    size = options.crop_size
+    meta = {
+        "format": "vid2vid-dataset",
+        "version": FORMAT_VERSION,
+        "complete": False,
+        "task": "face",
+        "source": {"path": str(source.resolve()), "sha256": identity["sha256"],
+                   "kind": "frames" if info.is_folder else "video", "fps": info.source_fps,
+                   "size": list(info.source_size), "rotation": info.rotation},
+        "fps": info.fps,
+        "size": [size, size],
+        "range": {"first": first, "stop": stop},
+        "options": identity["options"],
+        "pose": {
+            "detector": "mediapipe-face-mesh (refined)",
+            "smoothing": options.smoothing.to_dict() if options.smooth else None,
+            "max_gap": options.max_gap,
+            "layout": "OpenPose face 70, crop pixels",
+        },
+        "flow": {
+            "method": flow and ("dis-medium" if flow.name == "dis" else "raft-large"),
+            "direction": "backward: flow/N maps frame N to frame N-1, "
+                         "frame_N[p] ~ frame_N-1[p + flow_N[p]]; frame 0 has none",
+            "encoding": "KITTI 16-bit PNG: (u, v, valid), value = (raw - 32768) / 64",
+            "units": "pixels of the stored frames",
+        },
+        "libraries": _library_versions(),
+    }
+    write_json_atomic(out / META, meta)
+
+    if saved is None:
+        faces, status, boxes = _first_pass(source, info, first, stop, options, progress,
+                                           f"{out.name} landmarks")
+        _save_track(out, identity["sha256"], identity["options"], faces, status, boxes)
+    else:
+        faces, status, boxes = saved
+    n = len(faces)
+
+    done = _read_journal(out)
+    resume = len(done)
+    if resume:
+        print(f"{out}: resuming after {resume} finished frames", flush=True)
+    _cut(info, first, stop, out, faces, status, boxes, size, flow, options.previews, resume,
+         progress)
+
+    found, interpolated = status.count("found"), status.count("interpolated")
+    capped = float(np.mean(boxes[:, 2] >= min(info.size)))
+    meta.update({
+        "complete": True,
+        "frames": n,
+        "counts": {"found": found, "interpolated": interpolated,
+                   "missing": n - found - interpolated},
+        "per_frame": {"person": [s != "missing" for s in status],
+                      "interpolated": [s == "interpolated" for s in status]},
+        "pose_stats": None,
+        "face": {
+            "crop_scale": FACE_CROP_SCALE,
+            "crop_size": size,
+            "boxes": boxes.tolist(),
+            "box_units": "[x0, y0, side] in pixels of the decoded frames "
+                         f"({info.size[0]}x{info.size[1]}, the source unless --max-size shrank it)",
+            "smoothing": (f"zero-phase over the whole track: centre Gaussian sigma "
+                          f"{CENTER_SIGMA_S} s, side running median {SIDE_MEDIAN_S} s then "
+                          f"Gaussian sigma {SIDE_SIGMA_S} s; centre raised {CROP_RAISE} of the "
+                          "landmark box height; frames without a face interpolated"),
+            "borders": "no padding: side capped at the frame's shorter side, box shifted "
+                       "inside the frame",
+            "side_capped": round(capped, 4),
+            "seg": f"hull of the 68 landmarks, brows raised {FOREHEAD_RAISE} of brow-to-chin",
+            "edges": f"Canny ({CANNY_LOW}, {CANNY_HIGH}) outside the face region dilated by "
+                     f"{max(1, round(size / 64))} px; the face sketch is drawn from pose/",
+        },
+        "warnings": warnings,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    write_json_atomic(out / META, meta)
+    (out / PROGRESS).unlink(missing_ok=True)
+    (out / TRACK_FILE).unlink(missing_ok=True)
+    return Summary(out, n, found, interpolated, time.time() - t0)
+
+
+def _write_frame(out: Path, k: int, crop: np.ndarray, face: np.ndarray | None,
+                 prev: np.ndarray | None, flow, previews: bool) -> None:
+    """All files of frame k (face: `[70, 3]` in crop pixels, unclipped, or None)."""
+    size = crop.shape[0]
+    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    region = face_region(face, size) if face is not None else np.zeros((size, size), np.uint8)
+    stored = None if face is None else inside(face, size)
+    _imwrite_atomic(frame_path(out, "frames", k), crop[..., ::-1],
+                    [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    write_openpose_json(frame_path(out, "pose", k), None if stored is None else Pose(face=stored))
+    write_png(frame_path(out, "seg", k), region)
+    write_png(frame_path(out, "edges", k), background_edges(gray, region))
+    if flow is not None and prev is not None:
+        prev_gray = cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY)
+        write_flow_png(frame_path(out, "flow", k), flow(gray, prev_gray, crop, prev))
+    if previews:
+        canvas = (crop.astype(np.uint16) * 2 // 5).astype(np.uint8)
+        if stored is not None:
+            draw_face_sketch(canvas, stored, stroke_width(size, 1 / 200))
+        _imwrite_atomic(frame_path(out, "maps", k), canvas[..., ::-1],
+                        [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+class _FlowPerThread:
+    """One flow estimator per worker thread: DIS keeps state per call; RAFT is shared, locked."""
+
+    def __init__(self, flow):
+        self.flow = flow
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def __call__(self, gray, prev_gray, rgb, prev_rgb) -> np.ndarray:
+        if self.flow.name == "raft":
+            with self._lock:
+                return self.flow(gray, prev_gray, rgb, prev_rgb)
+        est = getattr(self._local, "flow", None)
+        if est is None:
+            est = self._local.flow = type(self.flow)()
+        return est(gray, prev_gray)
+
+
+def _cut(info: VideoInfo, first: int, stop: int | None, out: Path, faces: np.ndarray,
+         status: list[str], boxes: np.ndarray, size: int, flow, previews: bool, resume: int,
+         progress: bool) -> None:
+    """Pass 2: decodes again from the resume point, crops and writes, journalling each frame.
+
+    Two worker threads write (flow dominates; OpenCV releases the GIL), and a
+    frame enters the journal only once it and every frame before it are on disk.
+    """
+    from tqdm import tqdm
+
+    n = len(faces)
+    decoder = _Decoder(info, first + max(resume - 1, 0), stop)
+    bar = tqdm(total=n, initial=resume, unit="frame", disable=not progress,
+               desc=f"{out.name} crops", dynamic_ncols=True, mininterval=0.5)
+    journal = open(out / PROGRESS, "a")
+    pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="vid2vid-face")
+    flow = None if flow is None else _FlowPerThread(flow)
+    pending: deque[tuple[int, Future]] = deque()
+
+    def commit(block: bool) -> None:
+        while pending and (block or pending[0][1].done()):
+            j, future = pending.popleft()
+            future.result()  # re-raises a worker's error (disk full, ...)
+            journal.write(json.dumps({"i": j, "status": status[j]}) + "\n")
+            journal.flush()
+            bar.update(1)
+
+    prev = None
+    k = max(resume - 1, 0)
+    decoder.start()
+    try:
+        for rgb in decoder:
+            if k >= n:
+                break
+            crop = _crop(rgb, boxes[k], size)
+            if k < resume:  # the frame before the resume point: only flow's previous frame
+                prev, k = crop, k + 1
+                continue
+            face = None if status[k] == "missing" else to_crop(faces[k], boxes[k], size)
+            pending.append((k, pool.submit(_write_frame, out, k, crop, face, prev, flow,
+                                           previews)))
+            commit(block=False)
+            while len(pending) > 8:  # bounded memory: wait for the oldest frame
+                pending[0][1].result()
+                commit(block=False)
+            prev, k = crop, k + 1
+        commit(block=True)
+    finally:
+        decoder.halt.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        journal.close()
+        bar.close()
+    if k < n:
+        raise UserError(f"{info.path} decoded to {k} frames the second time but {n} the first; "
+                        "re-encode it (ffmpeg -i IN -c:v libx264 fixed.mp4) and run again")
