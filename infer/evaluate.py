@@ -2,44 +2,65 @@
 
 Self-reenactment on the run's held-out frames (the last share of each
 training video, as the run recorded them in config.yaml `holdout_frames`):
-each held-out frame is generated from its own pose with the run's G_ema,
-autoregressively (frame 0 of the range in image mode; a run trained with
-`--no-temporal` in image mode throughout), at the checkpoint's frame size, and
-compared with the real frame at that size, both through the training's
-centred geometry without augmentation (`vid2vid.data.ClipDataset`).
+each held-out frame is generated from its own conditioning (the run's task,
+`vid2vid.tasks`: a pose, a face sketch with background edges, or a label map)
+with the run's G_ema, autoregressively (frame 0 of the range in image mode; a
+run trained with `--no-temporal` in image mode throughout), at the
+checkpoint's frame size, and compared with the real frame at that size, both
+through the training's centred geometry without augmentation
+(`vid2vid.data.ClipDataset`). The datasets must be of the run's task.
 
 Methods, one row each in the table:
 - model: the run's G_ema;
 - baseline <name>: another run on the same data (`--baseline`), e.g. the same
   model trained with `--no-temporal`;
-- retrieval: the training frame whose pose is nearest to the driving pose
-  (`infer.retrieval.PoseIndex`, torso-normalised body keypoints), shown as it
-  is: what a model that only memorised its training frames would give. A
-  driving pose with no neck or mid-hip holds the previous answer;
+- retrieval: the training frame whose conditioning is nearest to the driving
+  frame's, shown as it is: what a model that only memorised its training
+  frames would give. Pose: body keypoints, torso-normalised
+  (`infer.retrieval.PoseIndex`); face: the 70 landmarks about their centroid
+  over the inter-ocular distance (`infer.retrieval.FaceIndex`); labels: the
+  label map, share of differing pixels on a coarse grid
+  (`infer.label_retrieval.LabelIndex`). A driving pose with no neck or
+  mid-hip, or a face without both eyes, holds the previous answer;
 - real video: the real frames themselves, for the numbers that have a floor
-  (warp error, pose consistency); PSNR and SSIM against themselves are left out.
+  (warp error, consistency); PSNR and SSIM against themselves are left out.
 
 Metrics (`vid2vid.metrics`), per frame and averaged over frames (NaN-aware),
-each on the full frame and on the person's box (the driving pose's keypoints,
-grown by 10 % of its size):
+each on the full frame and on the task's focus region, grown by 10 % of its
+size: pose, the person's box (the driving pose's keypoints; columns "...
+person"); face, the box of the driving face landmarks ("... face"); labels,
+the box of the foreground classes' mask, seg/ ("... foreground"), the whole
+frame where there is no foreground:
 - psnr: dB, capped at 100 (identical frames);
 - ssim: kornia's 11x11 Gaussian SSIM;
 - warp_error: flicker; mean squared difference between frame t and frame t-1
   warped by the *real* video's backward flow, over the pixels the occlusion
   check keeps (valid flow, inside the frame, real frames consistent there).
   The first frame of a range has none;
-- pose: the person is re-detected on each frame on its own by mediapipe's
-  BlazePose (`infer.redetect`: static-image mode, frames enlarged to 256 px
-  tall; the person-box variant on a square crop around the box).
-  pose_found: share of frames with a driving pose where a person was found;
-  pose_distance: mean distance between found and driving body keypoints over
-  the driving torso length (neck to mid-hip), in model pixels.
+- consistency, where a detector reads the conditioning back from a frame,
+  each frame on its own (static-image mode: tracking would flatter it), small
+  frames enlarged to 256 px:
+  pose: mediapipe's BlazePose (`infer.redetect`; the person-box variant on a
+  square crop around the box). pose_found: share of frames with a driving
+  pose where a person was found; pose_distance: mean distance between found
+  and driving body keypoints over the driving torso length (neck to mid-hip),
+  in model pixels.
+  face: mediapipe's face mesh (`infer.face_align.FaceRedetector`).
+  landmarks_found: share of frames where a face was found; landmark_distance:
+  mean distance between found and driving landmarks over the driving
+  inter-ocular distance (`infer.face_align.landmark_consistency`).
+  labels: none; no detector reads a label map back from a frame.
 
-Writes into RUN (or `--out`): eval.json (the table, per-frame values, frame
-numbers, settings), eval_compare.mp4 (real | model [| baseline] | retrieval,
-side by side) and report.html (table, per-frame plots, the video embedded).
-Memory stays flat: one frame per method is held, plus a few numbers and a
-pose (1.6 KB) per frame and method.
+The per-task parts (focus region, retrieval index, consistency) sit behind
+one small object per task (`_MEASURES`), so the frame loop is the same for
+all three.
+
+Writes into RUN (or `--out`): eval.json (the task, the table, per-frame values,
+frame numbers, settings), eval_compare.mp4 (real | model [| baseline] |
+retrieval, side by side) and report.html (table, per-frame plots, the video
+embedded). Memory stays flat: one frame per method is held, plus a few numbers
+and a pose or face (1.6 KB) per frame and method; a labels run also holds the
+training frames' label maps at model size for retrieval.
 """
 
 from __future__ import annotations
@@ -55,34 +76,38 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
-from infer.redetect import DETECT_MIN_HEIGHT, PoseProbe
+from infer.eval_measures import BOX_MARGIN, MEASURES, POSE_COLUMNS, Measures, nanmean
 from infer.report import write_report
-from infer.retrieval import PoseIndex
 from infer.trained import TrainedGenerator, load_trained, resolve_device
 from infer.transfer import dataset_root
 from vid2vid import metrics
-from vid2vid.data import ClipDataset, VideoIndex, array_to_pose, index_dataset, no_augment
-from vid2vid.dataset_dir import frame_path, load_dataset
+from vid2vid.data import ClipDataset, VideoIndex, index_dataset, no_augment
+from vid2vid.dataset_dir import load_dataset
 from vid2vid.errors import UserError
 from vid2vid.generate import Synthesizer
-from vid2vid.pose import Pose, read_openpose_json
 from vid2vid.runs import CONFIG, read_run_config
+from vid2vid.tasks import Task, task_of_dataset
 from vid2vid.video_writer import VideoWriter, side_by_side
 
-__all__ = ["evaluate", "EvalResult", "COLUMNS"]
+__all__ = ["evaluate", "EvalResult", "COLUMNS", "image_columns"]
 
 Split = Literal["holdout", "train"]
-BOX_MARGIN = 0.1
 OCCLUSION_THRESHOLD = 0.1
+_IMAGE_KEYS = ("psnr", "ssim", "warp_error")
+_IMAGE_NAMES = {"psnr": "PSNR dB", "ssim": "SSIM", "warp_error": "warp error"}
 
-# per-frame key -> table column
-COLUMNS = {
-    "psnr": "PSNR dB", "psnr_person": "PSNR dB person",
-    "ssim": "SSIM", "ssim_person": "SSIM person",
-    "warp_error": "warp error", "warp_error_person": "warp error person",
-    "pose_found": "pose found", "pose_found_person": "pose found person",
-    "pose_distance": "pose distance", "pose_distance_person": "pose distance person",
-}
+
+def image_columns(region: str) -> dict[str, str]:
+    """Per-frame key -> table column of the image metrics, full frame and focus region."""
+    out = {}
+    for key in _IMAGE_KEYS:
+        out[key] = _IMAGE_NAMES[key]
+        out[f"{key}_{region}"] = f"{_IMAGE_NAMES[key]} {region}"
+    return out
+
+
+# per-frame key -> table column, of a pose run (other tasks: MEASURES[name].columns)
+COLUMNS = {**image_columns("person"), **POSE_COLUMNS}
 _REAL = "real video"
 _RETRIEVAL = "retrieval"
 _MODEL = "model"
@@ -93,14 +118,12 @@ _MODEL = "model"
 
 @dataclass
 class _Method:
-    """One row: its frames' numbers, detected poses and the previous frame (for warp error)."""
+    """One row: its frames' numbers and the previous frame (for warp error)."""
 
     name: str
     synth: Synthesizer | None = None
     prev: torch.Tensor | None = None
     values: dict[str, list[float]] = field(default_factory=dict)
-    found: list[Pose | None] = field(default_factory=list)
-    found_box: list[Pose | None] = field(default_factory=list)
 
     def add(self, key: str, value: torch.Tensor | float) -> None:
         self.values.setdefault(key, []).append(float(value))
@@ -123,9 +146,10 @@ class EvalResult:
     video_path: Path
     frames: int
     seconds: float
+    columns: dict[str, str] = field(default_factory=lambda: dict(COLUMNS))
 
     def format_table(self) -> str:
-        cols = list(COLUMNS.values())
+        cols = list(self.columns.values())
         width = max(len(m) for m in self.table)
         head = " " * width + "".join(f"  {c:>{max(len(c), 8)}}" for c in cols)
         lines = [head]
@@ -150,11 +174,6 @@ def _json_safe(x):
     return x
 
 
-def _nanmean(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return float(np.mean(finite)) if finite else math.nan
-
-
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
     """[1, 3, H, W] in [0, 1] -> [H, W, 3] uint8."""
     return (image[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
@@ -171,7 +190,7 @@ def _run_dir(run: Path) -> Path:
     return run.parent if run.is_file() else run
 
 
-def _videos(run_dir: Path, cfg: dict, data: str | None, split: Split
+def _videos(run_dir: Path, cfg: dict, data: str | None, split: Split, task: Task
             ) -> tuple[list[_Video], list[str]]:
     """The datasets to evaluate and the frames of each; notes for the report."""
     notes = []
@@ -190,6 +209,11 @@ def _videos(run_dir: Path, cfg: dict, data: str | None, split: Split
     videos = []
     for root in roots:
         meta = load_dataset(root)
+        data_task = task_of_dataset(meta)
+        if data_task != task:
+            raise UserError(f"{root} is a {data_task.name!r} dataset ({data_task.to_dict()}) "
+                            f"but {run_dir} is a {task.name!r} run ({task.to_dict()}); "
+                            "evaluate it on data of its own task (--data)")
         index = index_dataset(root, float(cfg.get("holdout", 0.2)))
         span = recorded.get(str(root.resolve()))
         if span is None:
@@ -223,15 +247,19 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
 
     Args:
         run: a run directory (its newest checkpoint) or a checkpoint file in one.
-        data: evaluate this dataset only (default: every dataset of the run).
+        data: evaluate this dataset only (default: every dataset of the run); it must be
+            of the run's task.
         baseline: another run (or checkpoint) on the same data, as an extra row.
         max_frames: evaluate at most this many frames in all (the first ones).
         device: "auto", "cpu" or "cuda".
         out: folder for the three files (default: the run directory).
         split: "holdout" (the protocol) or "train" (the run's training frames: a
             sanity check, where the retrieval baseline finds each frame itself).
-        detector: the pose detector, a callable RGB uint8 frame -> Pose | None
-            (default `BodyDetector`, mediapipe); tests pass a fake.
+        detector: the consistency detector of the run's task; tests pass a fake. Pose:
+            a callable RGB uint8 frame -> Pose | None (default `BodyDetector`,
+            mediapipe); face: RGB uint8 frame -> `[70, 3]` landmarks in its pixels,
+            zeros when no face is found (default `FaceRedetector`, mediapipe);
+            labels: unused.
     """
     t0 = time.time()
     if split not in ("holdout", "train"):
@@ -243,13 +271,17 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
     dev = resolve_device(device)
     model: TrainedGenerator = load_trained(Path(run), dev)
     h, w = model.frame_size
-    videos, notes = _videos(run_dir, cfg, data, split)
+    videos, notes = _videos(run_dir, cfg, data, split, model.task)
 
     other: TrainedGenerator | None = None
     other_name = None
     if baseline is not None:
         other = load_trained(Path(baseline), dev)
         other_name = f"baseline {other.run_dir.name}"
+        if other.task != model.task:
+            raise UserError(f"baseline {other.checkpoint} is a {other.task.name!r} model but "
+                            f"{model.checkpoint} a {model.task.name!r} one; pass a baseline "
+                            "trained on the same data")
         if other.frame_size != model.frame_size:
             raise UserError(f"baseline {other.checkpoint} generates {other.frame_size[0]}x"
                             f"{other.frame_size[1]} frames but {model.checkpoint} "
@@ -274,13 +306,14 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
     if max_frames is not None:
         total = min(total, max_frames)
     frame_ids: list[list[int]] = []       # (video, frame) per evaluated frame
-    driving: list[Pose | None] = []       # the driving pose at model size
     video_path = out_dir / "eval_compare.mp4"
     labels = ["real", "model"] + (["baseline"] if other else []) + ["retrieval"]
     writer: VideoWriter | None = None
     from tqdm import tqdm
 
-    probe = PoseProbe(detector)
+    measures: Measures = MEASURES[model.task.name](model.task, detector)
+    region = measures.region
+    columns = {**image_columns(region), **measures.columns}
     bar = tqdm(total=total, unit="frame", desc="evaluating", disable=not progress,
                dynamic_ncols=True, mininterval=0.5)
     done = 0
@@ -297,7 +330,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
                                                             temporal=other.temporal)
                 ds = ClipDataset([video.index], 1, (h, w), augment=no_augment(),
                                  with_flow=video.has_flow)
-                index = PoseIndex.from_dataset(video.root, 0, video.index.train_frames)
+                nearest = measures.retrieval(video, (h, w))
                 prev_real: torch.Tensor | None = None
                 retrieved: tuple[int, torch.Tensor] | None = None
                 for k in video.frames:
@@ -307,10 +340,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
                     clip = ds.frames_at(0, [k - 1, k] if pair else [k])
                     real = (clip.frames[-1:] + 1) / 2
                     maps = clip.maps[-1:]
-                    kp = clip.keypoints[-1].numpy()
-                    pose = array_to_pose(kp) if (kp[:25, 2] > 0).any() else None
-                    box_t = metrics.pose_boxes([pose], (w, h), BOX_MARGIN)
-                    box = tuple(box_t[0].tolist())
+                    box_t = measures.focus(clip, (h, w))
                     flow = mask = None
                     if pair:
                         flow = clip.flow[-1:]
@@ -322,7 +352,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
                     if other is not None:
                         images[other_name] = (methods[other_name].synth(maps.to(dev)).float()
                                               .cpu() + 1) / 2
-                    j = index.nearest(read_openpose_json(frame_path(video.root, "pose", k)))
+                    j = nearest(k, clip)
                     if j is not None and (retrieved is None or retrieved[0] != j):
                         retrieved = (j, (ds.frames_at(0, [j]).frames + 1) / 2)
                     images[_RETRIEVAL] = retrieved[1] if retrieved is not None else \
@@ -332,21 +362,18 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
                         m = methods[name]
                         if name != _REAL:
                             m.add("psnr", metrics.psnr(img, real)[0])
-                            m.add("psnr_person", metrics.psnr(img, real, box_t)[0])
+                            m.add(f"psnr_{region}", metrics.psnr(img, real, box_t)[0])
                             m.add("ssim", metrics.ssim(img, real)[0])
-                            m.add("ssim_person", metrics.ssim(img, real, box_t)[0])
+                            m.add(f"ssim_{region}", metrics.ssim(img, real, box_t)[0])
                         if flow is not None and m.prev is not None:
                             m.add("warp_error", metrics.warp_error(img, m.prev, flow, mask)[0])
-                            m.add("warp_error_person",
+                            m.add(f"warp_error_{region}",
                                   metrics.warp_error(img, m.prev, flow, mask, box_t)[0])
                         else:
                             m.add("warp_error", math.nan)
-                            m.add("warp_error_person", math.nan)
-                        found, found_box = probe(_to_uint8(img), box)
-                        m.found.append(found)
-                        m.found_box.append(found_box)
+                            m.add(f"warp_error_{region}", math.nan)
+                        measures.observe(name, _to_uint8(img), box_t)
                         m.prev = img
-                    driving.append(pose)
                     frame_ids.append([v, k])
                     panels = [images[_REAL], images[_MODEL]] + \
                         ([images[other_name]] if other else []) + [images[_RETRIEVAL]]
@@ -368,38 +395,21 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
         raise
     finally:
         bar.close()
-        probe.close()
+        measures.close()
 
     table, per_frame = {}, {}
     for name, m in methods.items():
-        pc = metrics.pose_consistency(m.found, driving)
-        pcb = metrics.pose_consistency(m.found_box, driving)
-        has = [p is not None and p.found for p in driving]
-        m.values["pose_found"] = [float(f) if d else math.nan for f, d in zip(pc.detected, has)]
-        m.values["pose_found_person"] = [float(f) if d else math.nan
-                                         for f, d in zip(pcb.detected, has)]
-        m.values["pose_distance"] = list(pc.per_frame)
-        m.values["pose_distance_person"] = list(pcb.per_frame)
-        row = {}
-        for key, column in COLUMNS.items():
-            if key not in m.values:
-                continue
-            if key == "pose_found":
-                row[column] = pc.detection_rate
-            elif key == "pose_found_person":
-                row[column] = pcb.detection_rate
-            elif key == "pose_distance":
-                row[column] = pc.distance
-            elif key == "pose_distance_person":
-                row[column] = pcb.distance
-            else:
-                row[column] = _nanmean(m.values[key])
-        table[name] = row
-        per_frame[name] = {k: m.values[k] for k in COLUMNS if k in m.values}
+        values, summary = measures.summary(name)
+        m.values.update(values)
+        table[name] = {column: summary[key] if key in summary else nanmean(m.values[key])
+                       for key, column in columns.items() if key in m.values}
+        per_frame[name] = {k: m.values[k] for k in columns if k in m.values}
 
+    notes = notes + list(measures.notes)
     seconds = time.time() - t0
     record = {
         "format": "vid2vid-eval", "version": 1,
+        "task": model.task.to_dict(),
         "run": str(run_dir), "checkpoint": str(model.checkpoint), "step": model.step,
         "temporal": model.temporal,
         "baseline": None if other is None else {
@@ -415,14 +425,9 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
         "device": str(dev),
         "settings": {
             "psnr_cap_db": metrics.MAX_PSNR_DB, "ssim_window": 11, "box_margin": BOX_MARGIN,
-            "occlusion_threshold": OCCLUSION_THRESHOLD, "detect_min_height": DETECT_MIN_HEIGHT,
-            "pose_detector": "mediapipe pose (BlazePose, model_complexity 1, static images)"
-            if detector is None else type(detector).__name__,
-            "retrieval": "nearest training frame by torso-normalised body pose",
-            "units": "frames in [0, 1]; warp error: mean squared difference; pose distance: "
-                     "torso lengths",
+            "occlusion_threshold": OCCLUSION_THRESHOLD, **measures.settings(),
         },
-        "columns": COLUMNS,
+        "columns": columns,
         "table": table,
         "per_frame": {"frame": frame_ids, **per_frame},
         "notes": notes,
@@ -434,19 +439,19 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
     os.replace(tmp, json_path)
 
     plots = {}
-    for key in ("psnr", "psnr_person", "ssim", "ssim_person", "warp_error", "warp_error_person",
-                "pose_distance", "pose_distance_person"):
+    for key in [*image_columns(region), *measures.plotted]:
         series = {n: per_frame[n][key] for n in names if key in per_frame[n]}
-        plots[COLUMNS[key]] = series
+        plots[columns[key]] = series
     caption = " | ".join(labels)
-    text = (f"run {run_dir} (checkpoint {model.checkpoint.name}, step {model.step}); "
+    text = (f"run {run_dir} ({model.task.name} task, checkpoint {model.checkpoint.name}, "
+            f"step {model.step}); "
             f"{done} {'held-out' if split == 'holdout' else 'training'} frames of "
             + ", ".join(str(v.root) for v in videos) + f" at {h}x{w}"
             + (f"; baseline {other.run_dir}" if other else "")
             + ("; " + "; ".join(notes) if notes else ""))
     report_path = write_report(out_dir / "report.html", table, plots, {caption: video_path},
                                title=f"vid2vid evaluation: {run_dir.name}", notes=text)
-    return EvalResult(table, json_path, report_path, video_path, done, seconds)
+    return EvalResult(table, json_path, report_path, video_path, done, seconds, columns)
 
 
 def compare_to_reference(generated: Path, reference: Path) -> dict:
@@ -474,4 +479,5 @@ def compare_to_reference(generated: Path, reference: Path) -> dict:
         raise UserError(f"{generated} or {reference} has no frames to compare")
     return {"frames": len(scores_psnr), "psnr_db": sum(scores_psnr) / len(scores_psnr),
             "ssim": sum(scores_ssim) / len(scores_ssim), "generated": str(generated),
-            "reference": str(reference)}
+            "reference": str(reference),
+            "per_frame": {"psnr_db": scores_psnr, "ssim": scores_ssim}}

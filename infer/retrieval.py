@@ -18,6 +18,12 @@ pose with three points visible would otherwise match anything).
 
 Everything is one `[M, 25, 2]` array, so a query against thousands of frames
 is a few vectorised numpy operations.
+
+Faces (`FaceIndex`, for talking-head datasets) work the same way on the 70
+face landmarks (OpenPose face layout): subtract the centroid of the present
+landmarks and divide by the inter-ocular distance (between the centres of the
+two eyes' six contour points), so only the expression and the head's turn
+count; a face without both eyes cannot be normalised.
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ from vid2vid.dataset_dir import frame_path, load_dataset
 from vid2vid.errors import UserError
 from vid2vid.pose import BODY, Pose, read_openpose_json
 
-__all__ = ["PoseIndex", "normalized_body"]
+__all__ = ["PoseIndex", "FaceIndex", "normalized_body", "normalized_face"]
 
 _NECK, _HIP = BODY["Neck"], BODY["MidHip"]
+_RIGHT_EYE, _LEFT_EYE = slice(36, 42), slice(42, 48)    # the 68/70-point face layout
 
 
 def normalized_body(pose: Pose | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -52,6 +59,27 @@ def normalized_body(pose: Pose | None) -> tuple[np.ndarray, np.ndarray] | None:
     return points.astype(np.float32), present
 
 
+def normalized_face(face: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """`[70, 3]` landmarks -> (points `[70, 2]` about their centroid in inter-ocular
+    distances, present `[70]` bool), or None without both eyes."""
+    if face is None:
+        return None
+    face = np.asarray(face, np.float32)
+    present = face[:, 2] > 0
+    eyes = []
+    for eye in (_RIGHT_EYE, _LEFT_EYE):
+        seen = present[eye]
+        if not seen.any():
+            return None
+        eyes.append(face[eye][seen, :2].mean(0))
+    iod = float(np.hypot(*(eyes[0] - eyes[1])))
+    if iod <= 0:
+        return None
+    centre = face[present, :2].mean(0)
+    points = np.where(present[:, None], (face[:, :2] - centre) / iod, 0.0)
+    return points.astype(np.float32), present
+
+
 class PoseIndex:
     """Training poses, ready for nearest-pose queries.
 
@@ -66,16 +94,8 @@ class PoseIndex:
                  min_shared: float = 0.5):
         if len(frames) != len(poses):
             raise ValueError(f"{len(frames)} frame numbers for {len(poses)} poses")
-        kept, points, present = [], [], []
-        for i, pose in zip(frames, poses):
-            n = normalized_body(pose)
-            if n is not None:
-                kept.append(int(i))
-                points.append(n[0])
-                present.append(n[1])
-        self.frames = np.asarray(kept, np.int64)
-        self.points = np.stack(points) if points else np.zeros((0, 25, 2), np.float32)
-        self.present = np.stack(present) if present else np.zeros((0, 25), bool)
+        self.frames, self.points, self.present = _stack(
+            frames, [normalized_body(p) for p in poses], 25)
         self.min_shared = min_shared
 
     def __len__(self) -> int:
@@ -90,22 +110,7 @@ class PoseIndex:
         are frames whose pose has no torso. UserError when none is left.
         """
         root = Path(root)
-        meta = load_dataset(root)
-        n = int(meta["frames"])
-        stop = n if stop is None else min(stop, n)
-        if not 0 <= start < stop:
-            raise UserError(f"frame range {start}..{stop} is empty for {root} ({n} frames); "
-                            "pick a range inside the dataset")
-        person = meta.get("per_frame", {}).get("person") or [True] * n
-        frames, poses = [], []
-        for i in range(start, stop):
-            if not person[i]:
-                continue
-            path = frame_path(root, "pose", i)
-            if not path.exists():
-                raise UserError(f"{path} is missing; run vid2vid preprocess again on {root}")
-            frames.append(i)
-            poses.append(read_openpose_json(path))
+        frames, poses = _stored_poses(root, start, stop)
         index = PoseIndex(frames, poses, min_shared)
         if len(index) == 0:
             raise UserError(f"{root} has no frame with a neck and mid-hip in {start}..{stop}; "
@@ -114,20 +119,103 @@ class PoseIndex:
 
     def distances(self, pose: Pose | None) -> np.ndarray | None:
         """Distance from `pose` to every indexed pose (`[M]`, inf for non-candidates), or None."""
-        q = normalized_body(pose)
-        if q is None:
-            return None
-        q_points, q_present = q
-        both = self.present & q_present                                # [M, 25]
-        shared = both.sum(1)
-        d = np.linalg.norm(self.points - q_points, axis=2)             # [M, 25]
-        mean = (d * both).sum(1) / np.maximum(shared, 1)
-        enough = shared >= max(1, np.ceil(self.min_shared * q_present.sum()))
-        return np.where(enough, mean, np.inf)
+        return _distances(self.points, self.present, normalized_body(pose), self.min_shared)
 
     def nearest(self, pose: Pose | None) -> int | None:
         """The dataset frame index of the closest training pose, or None when there is none."""
-        d = self.distances(pose)
-        if d is None or len(d) == 0 or not np.isfinite(d).any():
-            return None
-        return int(self.frames[int(np.argmin(d))])
+        return _nearest(self.frames, self.distances(pose))
+
+
+class FaceIndex:
+    """Training faces (`[70, 3]` landmarks each), ready for nearest-face queries.
+
+    As `PoseIndex`, on `normalized_face`: distances are mean landmark distances
+    in inter-ocular distances; faces without both eyes are skipped.
+    """
+
+    def __init__(self, frames: Sequence[int], faces: Sequence[np.ndarray | None],
+                 min_shared: float = 0.5):
+        if len(frames) != len(faces):
+            raise ValueError(f"{len(frames)} frame numbers for {len(faces)} faces")
+        self.frames, self.points, self.present = _stack(
+            frames, [normalized_face(f) for f in faces], 70)
+        self.min_shared = min_shared
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @staticmethod
+    def from_dataset(root: str | Path, start: int = 0, stop: int | None = None,
+                     min_shared: float = 0.5) -> "FaceIndex":
+        """The faces of dataset frames `start .. stop-1` (pose/NNNNNN.json's face part);
+        frames flagged as missing and faces without both eyes are skipped."""
+        root = Path(root)
+        frames, poses = _stored_poses(root, start, stop)
+        index = FaceIndex(frames, [p.face if p is not None else None for p in poses],
+                          min_shared)
+        if len(index) == 0:
+            raise UserError(f"{root} has no frame with both eyes in {start}..{stop}; the "
+                            "retrieval baseline needs faces with their eyes found")
+        return index
+
+    def distances(self, face: np.ndarray | None) -> np.ndarray | None:
+        """Distance from `face` (`[70, 3]`) to every indexed face (`[M]`, inf for
+        non-candidates), or None when it cannot be normalised."""
+        return _distances(self.points, self.present, normalized_face(face), self.min_shared)
+
+    def nearest(self, face: np.ndarray | None) -> int | None:
+        """The dataset frame index of the closest training face, or None."""
+        return _nearest(self.frames, self.distances(face))
+
+
+def _stack(frames: Sequence[int], normalized: list[tuple[np.ndarray, np.ndarray] | None],
+           k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frames `[M]`, points `[M, k, 2]`, present `[M, k]`) of the normalisable entries."""
+    kept = [(int(i), n) for i, n in zip(frames, normalized) if n is not None]
+    if not kept:
+        return np.zeros(0, np.int64), np.zeros((0, k, 2), np.float32), np.zeros((0, k), bool)
+    return (np.asarray([i for i, _ in kept], np.int64), np.stack([n[0] for _, n in kept]),
+            np.stack([n[1] for _, n in kept]))
+
+
+def _distances(points: np.ndarray, present: np.ndarray,
+               q: tuple[np.ndarray, np.ndarray] | None, min_shared: float
+               ) -> np.ndarray | None:
+    """Mean distance over the points present in both, inf where too few are shared."""
+    if q is None:
+        return None
+    q_points, q_present = q
+    both = present & q_present                                     # [M, K]
+    shared = both.sum(1)
+    d = np.linalg.norm(points - q_points, axis=2)                  # [M, K]
+    mean = (d * both).sum(1) / np.maximum(shared, 1)
+    enough = shared >= max(1, np.ceil(min_shared * q_present.sum()))
+    return np.where(enough, mean, np.inf)
+
+
+def _nearest(frames: np.ndarray, d: np.ndarray | None) -> int | None:
+    if d is None or len(d) == 0 or not np.isfinite(d).any():
+        return None
+    return int(frames[int(np.argmin(d))])
+
+
+def _stored_poses(root: Path, start: int, stop: int | None
+                  ) -> tuple[list[int], list[Pose | None]]:
+    """(frame numbers, poses) of the frames `start .. stop-1` with a person (meta.json)."""
+    meta = load_dataset(root)
+    n = int(meta["frames"])
+    stop = n if stop is None else min(stop, n)
+    if not 0 <= start < stop:
+        raise UserError(f"frame range {start}..{stop} is empty for {root} ({n} frames); "
+                        "pick a range inside the dataset")
+    person = meta.get("per_frame", {}).get("person") or [True] * n
+    frames, poses = [], []
+    for i in range(start, stop):
+        if not person[i]:
+            continue
+        path = frame_path(root, "pose", i)
+        if not path.exists():
+            raise UserError(f"{path} is missing; run vid2vid preprocess again on {root}")
+        frames.append(i)
+        poses.append(read_openpose_json(path))
+    return frames, poses

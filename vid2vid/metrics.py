@@ -29,7 +29,8 @@ scores NaN; average with `nanmean`.
 
 Regions are person boxes `[N, 4]` as (x0, y0, x1, y1) in pixels, a pixel
 (x, y) belonging to its box when x0 <= x < x1 and y0 <= y < y1; a row of NaN
-means "no box this frame". `pose_boxes` makes them from poses.
+means "no box this frame". `pose_boxes` makes them from poses, `mask_boxes`
+from masks (a scene's foreground classes).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from vid2vid.models.warp import warp
 from vid2vid.pose import BODY, Pose
 
 __all__ = [
-    "to_tensor", "pose_box", "pose_boxes", "box_mask", "psnr", "ssim", "occlusion_mask",
+    "to_tensor", "pose_box", "pose_boxes", "mask_boxes", "box_mask", "psnr", "ssim", "occlusion_mask",
     "warp_error", "torso_length", "PoseConsistency", "pose_consistency",
 ]
 
@@ -112,6 +113,33 @@ def pose_boxes(poses: Sequence[Pose | None], size: tuple[int, int], margin: floa
     """
     rows = [pose_box(p, size, margin) or (math.nan,) * 4 for p in poses]
     return torch.tensor(rows, dtype=torch.float32).reshape(len(rows), 4)
+
+
+def mask_boxes(masks: Tensor, margin: float = 0.1) -> Tensor:
+    """The box of each mask's set pixels, grown by `margin` times its longer side on every
+    side and clipped to the frame; a NaN row where a mask is empty.
+
+    Shape:
+        - masks: [N, 1, H, W], bool or float (set where > 0.5)
+        - output: [N, 4] float32 (x0, y0, x1, y1), on the masks' device
+    """
+    if masks.dim() != 4 or masks.shape[1] != 1:
+        raise ValueError(f"masks must be [N, 1, H, W], got shape {tuple(masks.shape)}")
+    n, _, h, w = masks.shape
+    on = (masks > 0.5) if masks.dtype != torch.bool else masks
+    cols, rows = on[:, 0].any(1), on[:, 0].any(2)                 # [N, W], [N, H]
+    xs = torch.arange(w, device=masks.device, dtype=torch.float32)
+    ys = torch.arange(h, device=masks.device, dtype=torch.float32)
+    inf = torch.tensor(math.inf, device=masks.device)
+    x0 = torch.where(cols, xs, inf).amin(1)
+    x1 = torch.where(cols, xs, -inf).amax(1) + 1
+    y0 = torch.where(rows, ys, inf).amin(1)
+    y1 = torch.where(rows, ys, -inf).amax(1) + 1
+    pad = margin * torch.maximum(x1 - x0, y1 - y0)
+    box = torch.stack([(x0 - pad).clamp_min(0), (y0 - pad).clamp_min(0),
+                       (x1 + pad).clamp_max(w), (y1 + pad).clamp_max(h)], 1)
+    empty = ~cols.any(1)
+    return torch.where(empty[:, None], torch.full_like(box, math.nan), box)
 
 
 def box_mask(boxes: Tensor, height: int, width: int) -> Tensor:
