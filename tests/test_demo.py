@@ -20,8 +20,10 @@ def test_demo_quick_runs_every_stage(tmp_path):
     assert result.exit_code == 0, result.output[-3000:]
     for path in ("train.mp4", "drive.mp4", "data/train/meta.json", "run/latest",
                  "transfer.mp4", "transfer_compare.mp4", "run/eval.json", "run/report.html",
-                 "controlled.json"):
+                 "controlled.json", "report.html"):
         assert (out / path).exists(), path
+    page = (out / "report.html").read_text()
+    assert "transfer vs true renders" in page and "<video" in page
     assert "demo done" in result.output
     controlled = json.loads((out / "controlled.json").read_text())
     assert controlled["frames"] == 25 and 0 < controlled["psnr_db"] < 100
