@@ -45,16 +45,16 @@ from preprocess.flow import make_flow
 from preprocess.gaps import interpolate
 from preprocess.mediapipe_to_openpose import face70_from_mesh
 from preprocess.pipeline import (JPEG_QUALITY, TRUNCATION_TOLERANCE, PreprocessOptions, Summary,
-                                 _Decoder, _imwrite_atomic, _library_versions, _make_dirs,
-                                 _prepare_output, _read_journal, _sha256)
-from vid2vid.dataset_dir import FORMAT_VERSION, META, PROGRESS, frame_path, write_json_atomic
+                                 _Decoder, _imwrite_atomic, _make_dirs, _prepare_output,
+                                 _read_journal, _sha256, base_meta, probe_range)
+from vid2vid.dataset_dir import META, PROGRESS, frame_path, write_json_atomic
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
 from vid2vid.png import write_png
 from vid2vid.pose import Pose, write_openpose_json
 from vid2vid.render import draw_face_sketch, stroke_width
 from vid2vid.smoothing import OneEuroFilter
-from vid2vid.video import VideoInfo, parse_position, probe
+from vid2vid.video import VideoInfo
 
 FACE_CROP_SCALE = 2.5    # crop side / width of the 68 landmarks: room for hair, ears, neck
 CROP_RAISE = 0.25        # crop centre sits this share of the landmark box's height above its
@@ -328,13 +328,7 @@ def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
     t0 = time.time()
     if options.crop_size < 16:
         raise UserError(f"--crop-size {options.crop_size} is too small; use 128 or more")
-    info = probe(source, options.max_size, options.fps)
-    start = parse_position(options.start, "--start")
-    end = parse_position(options.end, "--end")
-    first = start.to_frame(info.fps) if start else 0
-    stop = end.to_frame(info.fps) if end else None
-    if stop is not None and stop <= first:
-        raise UserError(f"--end ({options.end}) is not after --start ({options.start or 0})")
+    info, first, stop = probe_range(source, options)
     identity = {"sha256": _sha256(source), "options": options.to_dict()}
     existing = _prepare_output(out, identity, overwrite)
     if existing is not None and existing.get("complete"):
@@ -356,32 +350,13 @@ def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
 
     flow = None if options.flow is None else make_flow(options.flow, warn)
     size = options.crop_size
-    meta = {
-        "format": "vid2vid-dataset",
-        "version": FORMAT_VERSION,
-        "complete": False,
-        "task": "face",
-        "source": {"path": str(source.resolve()), "sha256": identity["sha256"],
-                   "kind": "frames" if info.is_folder else "video", "fps": info.source_fps,
-                   "size": list(info.source_size), "rotation": info.rotation},
-        "fps": info.fps,
-        "size": [size, size],
-        "range": {"first": first, "stop": stop},
-        "options": identity["options"],
-        "pose": {
-            "detector": "mediapipe-face-mesh (refined)",
-            "smoothing": options.smoothing.to_dict() if options.smooth else None,
-            "max_gap": options.max_gap,
-            "layout": "OpenPose face 70, crop pixels",
-        },
-        "flow": {
-            "method": flow and ("dis-medium" if flow.name == "dis" else "raft-large"),
-            "direction": "backward: flow/N maps frame N to frame N-1, "
-                         "frame_N[p] ~ frame_N-1[p + flow_N[p]]; frame 0 has none",
-            "encoding": "KITTI 16-bit PNG: (u, v, valid), value = (raw - 32768) / 64",
-            "units": "pixels of the stored frames",
-        },
-        "libraries": _library_versions(),
+    meta = base_meta("face", source, info, identity, first, stop, flow and flow.name,
+                     (size, size))
+    meta["pose"] = {
+        "detector": "mediapipe-face-mesh (refined)",
+        "smoothing": options.smoothing.to_dict() if options.smooth else None,
+        "max_gap": options.max_gap,
+        "layout": "OpenPose face 70, crop pixels",
     }
     write_json_atomic(out / META, meta)
 

@@ -41,18 +41,15 @@ import numpy as np
 
 from preprocess.flow import make_flow
 from preprocess.pipeline import (JPEG_QUALITY, TRUNCATION_TOLERANCE, PreprocessOptions, Summary,
-                                 _imwrite_atomic, _library_versions, _make_dirs,
-                                 _prepare_output, clear_dataset,
-                                 _read_journal, _sha256)
-from vid2vid.dataset_dir import (FORMAT_VERSION, META, PROGRESS, frame_path, read_meta,
-                                 write_json_atomic)
+                                 _imwrite_atomic, _make_dirs, _prepare_output, _read_journal,
+                                 _sha256, base_meta, clear_dataset, probe_range)
+from vid2vid.dataset_dir import META, PROGRESS, frame_path, read_meta, write_json_atomic
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
 from vid2vid.label_maps import (CITYSCAPES_FG_CLASSES, CITYSCAPES_NUM_CLASSES, read_instance_png,
                                  read_label_folder, read_label_png)
 from vid2vid.png import write_png
-from vid2vid.video import (FOLDER_FPS, VideoInfo, list_images, natural_key, parse_position,
-                           probe, read_frames)
+from vid2vid.video import FOLDER_FPS, VideoInfo, list_images, natural_key, read_frames
 
 LABEL_DIRS = ("frames", "labels", "seg", "flow")  # plus "instances" when instance maps are given
 
@@ -174,13 +171,7 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
     label_files = read_label_folder(labels_dir, "label")
     instance_files = None if instances_dir is None else read_label_folder(instances_dir,
                                                                           "instance")
-    info = probe(source, options.max_size, options.fps)
-    start = parse_position(options.start, "--start")
-    end = parse_position(options.end, "--end")
-    first = start.to_frame(info.fps) if start else 0
-    stop = end.to_frame(info.fps) if end else None
-    if stop is not None and stop <= first:
-        raise UserError(f"--end ({options.end}) is not after --start ({options.start or 0})")
+    info, first, stop = probe_range(source, options)
     _check_counts(source, info, labels_dir, label_files, instances_dir, instance_files)
     maps = _MapSource(source, info, label_files, instance_files, num_classes)
     if maps.step * first < len(label_files):
@@ -220,32 +211,13 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
         print(f"warning: {msg}", flush=True)
 
     flow = None if options.flow is None else make_flow(options.flow, warn)
-    meta = {
-        "format": "vid2vid-dataset",
-        "version": FORMAT_VERSION,
-        "complete": False,
-        "task": "labels",
-        "source": {"path": str(source.resolve()), "sha256": identity["sha256"],
-                   "kind": "frames" if info.is_folder else "video", "fps": info.source_fps,
-                   "size": list(info.source_size), "rotation": info.rotation},
-        "fps": info.fps,
-        "size": list(info.size),
-        "range": {"first": first, "stop": stop},
-        "options": identity["options"],
-        "labels": {"num_classes": num_classes, "fg_classes": list(fg_classes),
-                   "instances": instance_files is not None, "class_ids": [],
-                   "source": str(labels_dir.resolve()),
-                   "instances_source": None if instances_dir is None
-                   else str(instances_dir.resolve()),
-                   **maps_sha},
-        "flow": {
-            "method": flow and ("dis-medium" if flow.name == "dis" else "raft-large"),
-            "direction": "backward: flow/N maps frame N to frame N-1, "
-                         "frame_N[p] ~ frame_N-1[p + flow_N[p]]; frame 0 has none",
-            "encoding": "KITTI 16-bit PNG: (u, v, valid), value = (raw - 32768) / 64",
-            "units": "pixels of the stored frames",
-        },
-        "libraries": _library_versions(),
+    meta = base_meta("labels", source, info, identity, first, stop, flow and flow.name)
+    meta["labels"] = {
+        "num_classes": num_classes, "fg_classes": list(fg_classes),
+        "instances": instance_files is not None, "class_ids": [],
+        "source": str(labels_dir.resolve()),
+        "instances_source": None if instances_dir is None else str(instances_dir.resolve()),
+        **maps_sha,
     }
     write_json_atomic(out / META, meta)
 

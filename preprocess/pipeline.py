@@ -337,10 +337,8 @@ class _FrameWriter:
             write_flow_png(frame_path(out, "flow", k), flow)
 
 
-def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
-                     overwrite: bool = False, progress: bool = True) -> Summary:
-    """Writes the dataset of one input; resumes or returns at once when work exists."""
-    t0 = time.time()
+def probe_range(source: Path, options: PreprocessOptions) -> tuple[VideoInfo, int, int | None]:
+    """The input's decoding info and the frame range [first, stop) of --start/--end."""
     info = probe(source, options.max_size, options.fps)
     start = parse_position(options.start, "--start")
     end = parse_position(options.end, "--end")
@@ -348,6 +346,41 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
     stop = end.to_frame(info.fps) if end else None
     if stop is not None and stop <= first:
         raise UserError(f"--end ({options.end}) is not after --start ({options.start or 0})")
+    return info, first, stop
+
+
+def base_meta(task: str, source: Path, info: VideoInfo, identity: dict, first: int,
+              stop: int | None, flow_name: str | None, size: tuple[int, int] | None = None
+              ) -> dict:
+    """The meta.json keys every task writes (the task adds its own block, e.g. "pose")."""
+    return {
+        "format": "vid2vid-dataset",
+        "version": FORMAT_VERSION,
+        "complete": False,
+        "task": task,
+        "source": {"path": str(source.resolve()), "sha256": identity["sha256"],
+                   "kind": "frames" if info.is_folder else "video", "fps": info.source_fps,
+                   "size": list(info.source_size), "rotation": info.rotation},
+        "fps": info.fps,
+        "size": list(size or info.size),
+        "range": {"first": first, "stop": stop},
+        "options": identity["options"],
+        "flow": {
+            "method": flow_name and ("dis-medium" if flow_name == "dis" else "raft-large"),
+            "direction": "backward: flow/N maps frame N to frame N-1, "
+                         "frame_N[p] ~ frame_N-1[p + flow_N[p]]; frame 0 has none",
+            "encoding": "KITTI 16-bit PNG: (u, v, valid), value = (raw - 32768) / 64",
+            "units": "pixels of the stored frames",
+        },
+        "libraries": _library_versions(),
+    }
+
+
+def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
+                     overwrite: bool = False, progress: bool = True) -> Summary:
+    """Writes the dataset of one input; resumes or returns at once when work exists."""
+    t0 = time.time()
+    info, first, stop = probe_range(source, options)
     identity = {"sha256": _sha256(source), "options": options.to_dict()}
     existing = _prepare_output(out, identity, overwrite)
     if existing is not None and existing.get("complete"):
@@ -368,35 +401,14 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
 
         keypoints = KeypointFolder(options.keypoints, info.source_size, info.size)
     writer = _FrameWriter(out, options.flow, warn)
-    meta = {
-        "format": "vid2vid-dataset",
-        "version": FORMAT_VERSION,
-        "complete": False,
-        "task": "pose",
-        "source": {"path": str(source.resolve()), "sha256": identity["sha256"],
-                   "kind": "frames" if info.is_folder else "video", "fps": info.source_fps,
-                   "size": list(info.source_size), "rotation": info.rotation},
-        "fps": info.fps,
-        "size": list(info.size),
-        "range": {"first": first, "stop": stop},
-        "options": identity["options"],
-        "pose": {
-            "detector": ("openpose-json" if keypoints else
-                         "mediapipe-holistic (model_complexity 1, tracking, refined face)"),
-            "visibility_min": None if keypoints else VISIBILITY_MIN,
-            "smoothing": options.smoothing.to_dict() if options.smooth else None,
-            "max_gap": options.max_gap,
-            "layout": "OpenPose BODY_25 + face 70 + hands 21, stored-frame pixels",
-        },
-        "flow": {
-            "method": writer.flow_name and ("dis-medium" if writer.flow_name == "dis"
-                                            else "raft-large"),
-            "direction": "backward: flow/N maps frame N to frame N-1, "
-                         "frame_N[p] ~ frame_N-1[p + flow_N[p]]; frame 0 has none",
-            "encoding": "KITTI 16-bit PNG: (u, v, valid), value = (raw - 32768) / 64",
-            "units": "pixels of the stored frames",
-        },
-        "libraries": _library_versions(),
+    meta = base_meta("pose", source, info, identity, first, stop, writer.flow_name)
+    meta["pose"] = {
+        "detector": ("openpose-json" if keypoints else
+                     "mediapipe-holistic (model_complexity 1, tracking, refined face)"),
+        "visibility_min": None if keypoints else VISIBILITY_MIN,
+        "smoothing": options.smoothing.to_dict() if options.smooth else None,
+        "max_gap": options.max_gap,
+        "layout": "OpenPose BODY_25 + face 70 + hands 21, stored-frame pixels",
     }
     write_json_atomic(out / META, meta)
 
