@@ -23,7 +23,8 @@ import numpy as np
 from infer.face_align import align_faces, mean_face
 from infer.trained import TrainedGenerator
 from infer.transfer import DETECT_MAX_SIZE, Driving, TransferOptions
-from preprocess.face import crop_track, fill_gaps, place_boxes, to_crop, track_faces
+from preprocess.face import fill_gaps, track_faces
+from preprocess.face_crop import crop_track, place_boxes, to_crop
 from preprocess.pipeline import PreprocessOptions
 from vid2vid.data import centered_geometry, pose_to_array
 from vid2vid.dataset_dir import frame_path

@@ -98,13 +98,14 @@ class Summary:
     interpolated: int
     seconds: float
     skipped: bool = False
+    subject: str = "person"     # what was looked for: "person", or "face" for --task face
 
     def line(self) -> str:
         if self.skipped:
             return f"{self.out}: already complete ({self.frames} frames); nothing to do"
         pct = 100.0 * self.found / max(self.frames, 1)
         fps = self.frames / max(self.seconds, 1e-9)
-        return (f"{self.out}: {self.frames} frames, person found in {pct:.1f}% "
+        return (f"{self.out}: {self.frames} frames, {self.subject} found in {pct:.1f}% "
                 f"({self.interpolated} interpolated), {self.seconds:.1f} s, "
                 f"{fps:.1f} frames/s")
 

@@ -121,7 +121,8 @@ def test_landmarks_match_the_stored_crop(dataset):
 
 def test_crop_is_stable(clip):
     """The box of the shrunk talking head barely moves from frame to frame."""
-    from preprocess.face import crop_track, fill_gaps, place_boxes, track_faces
+    from preprocess.face import fill_gaps, track_faces
+    from preprocess.face_crop import crop_track, place_boxes
     from vid2vid.video import probe
 
     info = probe(clip, 1024, None)

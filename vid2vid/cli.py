@@ -72,7 +72,7 @@ def _parse_classes(ctx, param, value):
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=False, metavar="VIDEO_OR_FOLDER...")
+@click.argument("inputs", nargs=-1, required=False, metavar="[VIDEO_OR_FOLDER]...")
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None,
               help="Dataset directory (default: data/<stem>; with several inputs, "
                    "OUT/<stem> for each).")
