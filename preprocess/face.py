@@ -46,9 +46,10 @@ from preprocess.face_crop import (CENTER_SIGMA_S, CROP_RAISE, FACE_CROP_SCALE, F
 from preprocess.flow import make_flow
 from preprocess.gaps import interpolate
 from preprocess.mediapipe_to_openpose import face70_from_mesh
-from preprocess.pipeline import (JPEG_QUALITY, TRUNCATION_TOLERANCE, PreprocessOptions, Summary,
-                                 _Decoder, _imwrite_atomic, _make_dirs, _prepare_output,
-                                 _read_journal, _sha256, base_meta, probe_range)
+from preprocess.pipeline import (JPEG_QUALITY, TRUNCATION_TOLERANCE, FrameDecoder,
+                                 PreprocessOptions, Summary, base_meta, imwrite_atomic,
+                                 input_sha256, make_dirs, prepare_output, probe_range,
+                                 read_journal)
 from vid2vid.dataset_dir import META, PROGRESS, frame_path, write_json_atomic
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
@@ -129,7 +130,7 @@ def track_faces(info: VideoInfo, first: int, stop: int | None, options: Preproce
     detector = FaceMeshDetector(static=False)
     smoother = OneEuroFilter(info.fps, options.smoothing) if options.smooth else None
     faces: list[np.ndarray] = []
-    decoder = _Decoder(info, first, stop)
+    decoder = FrameDecoder(info, first, stop)
     bar = tqdm(total=total or None, unit="frame", disable=not progress, desc=desc,
                dynamic_ncols=True, mininterval=0.5)
     decoder.start()
@@ -207,13 +208,13 @@ def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
     if options.crop_size < 16:
         raise UserError(f"--crop-size {options.crop_size} is too small; use 128 or more")
     info, first, stop = probe_range(source, options)
-    identity = {"sha256": _sha256(source), "options": options.to_dict()}
-    existing = _prepare_output(out, identity, overwrite)
+    identity = {"sha256": input_sha256(source), "options": options.to_dict()}
+    existing = prepare_output(out, identity, overwrite)
     if existing is not None and existing.get("complete"):
         counts = existing["counts"]
         return Summary(out, existing["frames"], counts["found"], counts["interpolated"],
                        time.time() - t0, skipped=True)
-    _make_dirs(out, options.previews)
+    make_dirs(out, options.previews)
     saved = (_load_track(out, identity["sha256"], identity["options"])
              if existing is not None else None)
     if saved is None:  # a journal is only valid with the track its frames were cut from
@@ -246,7 +247,7 @@ def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
         faces, status, boxes = saved
     n = len(faces)
 
-    done = _read_journal(out)
+    done = read_journal(out)
     resume = len(done)
     if resume:
         print(f"{out}: resuming after {resume} finished frames", flush=True)
@@ -296,7 +297,7 @@ def _write_frame(out: Path, k: int, crop: np.ndarray, face: np.ndarray | None,
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     region = face_region(face, size) if face is not None else np.zeros((size, size), np.uint8)
     stored = None if face is None else inside(face, size)
-    _imwrite_atomic(frame_path(out, "frames", k), crop[..., ::-1],
+    imwrite_atomic(frame_path(out, "frames", k), crop[..., ::-1],
                     [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     write_openpose_json(frame_path(out, "pose", k), None if stored is None else Pose(face=stored))
     write_png(frame_path(out, "seg", k), region)
@@ -308,7 +309,7 @@ def _write_frame(out: Path, k: int, crop: np.ndarray, face: np.ndarray | None,
         canvas = (crop.astype(np.uint16) * 2 // 5).astype(np.uint8)
         if stored is not None:
             draw_face_sketch(canvas, stored, stroke_width(size, 1 / 200))
-        _imwrite_atomic(frame_path(out, "maps", k), canvas[..., ::-1],
+        imwrite_atomic(frame_path(out, "maps", k), canvas[..., ::-1],
                         [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
@@ -341,7 +342,7 @@ def _cut(info: VideoInfo, first: int, stop: int | None, out: Path, faces: np.nda
     from tqdm import tqdm
 
     n = len(faces)
-    decoder = _Decoder(info, first + max(resume - 1, 0), stop)
+    decoder = FrameDecoder(info, first + max(resume - 1, 0), stop)
     bar = tqdm(total=n, initial=resume, unit="frame", disable=not progress,
                desc=f"{out.name} crops", dynamic_ncols=True, mininterval=0.5)
     journal = open(out / PROGRESS, "a")

@@ -41,8 +41,8 @@ import numpy as np
 
 from preprocess.flow import make_flow
 from preprocess.pipeline import (JPEG_QUALITY, TRUNCATION_TOLERANCE, PreprocessOptions, Summary,
-                                 _imwrite_atomic, _make_dirs, _prepare_output, _read_journal,
-                                 _sha256, base_meta, clear_dataset, probe_range)
+                                 base_meta, clear_dataset, imwrite_atomic, input_sha256,
+                                 make_dirs, prepare_output, probe_range, read_journal)
 from vid2vid.dataset_dir import META, PROGRESS, frame_path, read_meta, write_json_atomic
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
@@ -177,11 +177,11 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
     if maps.step * first < len(label_files):
         maps.read(first)  # a wrong size or class ID stops here, before anything is written
 
-    identity = {"sha256": _sha256(source), "options": options.to_dict()}
+    identity = {"sha256": input_sha256(source), "options": options.to_dict()}
     # The options name the label folders, not their contents: hash those too, so edited
     # maps are not mistaken for the finished dataset of the old ones.
-    maps_sha = {"sha256": _sha256(labels_dir),
-                "instances_sha256": None if instances_dir is None else _sha256(instances_dir)}
+    maps_sha = {"sha256": input_sha256(labels_dir),
+                "instances_sha256": None if instances_dir is None else input_sha256(instances_dir)}
     old = read_meta(out) if out.is_dir() else None
     if (old is not None and old.get("source", {}).get("sha256") == identity["sha256"]
             and old.get("options") == identity["options"]
@@ -195,14 +195,14 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
             print(f"{out}: the label maps changed since the interrupted run; starting over",
                   flush=True)
         clear_dataset(out)
-    existing = _prepare_output(out, identity, overwrite)
+    existing = prepare_output(out, identity, overwrite)
     if existing is not None and existing.get("complete"):
         return LabelSummary(out, existing["frames"], existing["frames"], 0, time.time() - t0,
                             skipped=True,
                             classes=len(existing.get("labels", {}).get("class_ids", [])))
     if existing is None:  # a fresh start: no journal of an earlier dataset may be resumed
         (out / PROGRESS).unlink(missing_ok=True)
-    _make_dirs(out, False, LABEL_DIRS + (("instances",) if instance_files is not None else ()))
+    make_dirs(out, False, LABEL_DIRS + (("instances",) if instance_files is not None else ()))
 
     warnings: list[str] = []
 
@@ -221,7 +221,7 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
     }
     write_json_atomic(out / META, meta)
 
-    resume = len(_read_journal(out))
+    resume = len(read_journal(out))
     present = np.zeros(256, bool)  # which class IDs occur, over the frames stored so far
     if resume:
         print(f"{out}: resuming after {resume} finished frames", flush=True)
@@ -254,7 +254,7 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
                 k = i - first
                 labels, inst = maps.read(i)
                 present |= np.bincount(labels.ravel(), minlength=256) > 0
-                _imwrite_atomic(frame_path(out, "frames", k), rgb[..., ::-1],
+                imwrite_atomic(frame_path(out, "frames", k), rgb[..., ::-1],
                                 [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
                 write_png(frame_path(out, "labels", k), labels)
                 if inst is not None:

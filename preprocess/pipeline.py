@@ -153,7 +153,7 @@ _TASK_PIPELINES = {"pose": lambda: preprocess_video, "face": _face_pipeline,
                    "labels": _labels_pipeline}
 
 
-def _sha256(path: Path) -> str:
+def input_sha256(path: Path) -> str:
     h = hashlib.sha256()
     files = list_images(path) if path.is_dir() else [path]
     for f in files:
@@ -165,7 +165,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _library_versions() -> dict:
+def library_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"vid2vid": __version__}
@@ -177,7 +177,7 @@ def _library_versions() -> dict:
     return out
 
 
-def _prepare_output(out: Path, identity: dict, overwrite: bool) -> dict | None:
+def prepare_output(out: Path, identity: dict, overwrite: bool) -> dict | None:
     """Checks `out` against this input; returns the existing meta when it can be reused."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} is a file, not a folder; choose another output with -o")
@@ -211,7 +211,7 @@ def clear_dataset(out: Path) -> None:
         (out / f).unlink(missing_ok=True)
 
 
-def _make_dirs(out: Path, previews: bool, folders: tuple[str, ...] = SUBDIRS) -> None:
+def make_dirs(out: Path, previews: bool, folders: tuple[str, ...] = SUBDIRS) -> None:
     """Creates the dataset's folders and checks `out` is writable (one-line errors)."""
     try:
         for d in (*folders, *(("maps",) if previews else ())):
@@ -229,7 +229,7 @@ def _make_dirs(out: Path, previews: bool, folders: tuple[str, ...] = SUBDIRS) ->
                         "with -o") from None
 
 
-def _read_journal(out: Path) -> list[str]:
+def read_journal(out: Path) -> list[str]:
     """Statuses of the frames already committed (a torn last line is ignored)."""
     path = out / PROGRESS
     if not path.exists():
@@ -247,14 +247,14 @@ def _read_journal(out: Path) -> list[str]:
     return statuses
 
 
-def _imwrite_atomic(path: Path, image: np.ndarray, params=()) -> None:
+def imwrite_atomic(path: Path, image: np.ndarray, params=()) -> None:
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     if not cv2.imwrite(str(tmp), image, list(params)):
         raise OSError(f"could not write {tmp}")
     os.replace(tmp, path)
 
 
-class _Decoder(threading.Thread):
+class FrameDecoder(threading.Thread):
     """Runs the frame reader in its own thread, handing frames over through a small queue."""
 
     def __init__(self, info: VideoInfo, first: int, stop: int | None):
@@ -324,7 +324,7 @@ class _FrameWriter:
         out = self.out
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         prev_gray = None if prev_rgb is None else cv2.cvtColor(prev_rgb, cv2.COLOR_RGB2GRAY)
-        _imwrite_atomic(frame_path(out, "frames", k), rgb[..., ::-1],
+        imwrite_atomic(frame_path(out, "frames", k), rgb[..., ::-1],
                         [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         write_png(frame_path(out, "seg", k), mask)
         write_png(frame_path(out, "edges", k), edge_map(gray, pose))
@@ -373,7 +373,7 @@ def base_meta(task: str, source: Path, info: VideoInfo, identity: dict, first: i
             "encoding": "KITTI 16-bit PNG: (u, v, valid), value = (raw - 32768) / 64",
             "units": "pixels of the stored frames",
         },
-        "libraries": _library_versions(),
+        "libraries": library_versions(),
     }
 
 
@@ -382,13 +382,13 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
     """Writes the dataset of one input; resumes or returns at once when work exists."""
     t0 = time.time()
     info, first, stop = probe_range(source, options)
-    identity = {"sha256": _sha256(source), "options": options.to_dict()}
-    existing = _prepare_output(out, identity, overwrite)
+    identity = {"sha256": input_sha256(source), "options": options.to_dict()}
+    existing = prepare_output(out, identity, overwrite)
     if existing is not None and existing.get("complete"):
         counts = existing["counts"]
         return Summary(out, existing["frames"], counts["found"], counts["interpolated"],
                        time.time() - t0, skipped=True)
-    _make_dirs(out, options.previews)
+    make_dirs(out, options.previews)
 
     warnings: list[str] = []
 
@@ -413,7 +413,7 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
     }
     write_json_atomic(out / META, meta)
 
-    done = _read_journal(out)
+    done = read_journal(out)
     resume = len(done)
     if resume:
         print(f"{out}: resuming after {resume} finished frames", flush=True)
@@ -438,7 +438,7 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
     smoother = PoseSmoother(info.fps, options.smoothing) if options.smooth else None
     filler = GapFiller(options.max_gap)
     decode_from = first + max(resume - 1, 0)
-    decoder = _Decoder(info, decode_from, stop)
+    decoder = FrameDecoder(info, decode_from, stop)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vid2vid-write",
                               initializer=_lower_priority)
     journal = open(out / PROGRESS, "a")
@@ -462,7 +462,7 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
             stats.add(pose)
         if options.previews:
             entry["futures"].append(pool.submit(
-                _imwrite_atomic, frame_path(out, "maps", k),
+                imwrite_atomic, frame_path(out, "maps", k),
                 preview(entry.pop("rgb"), pose)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90]))
 
     def commit(block: bool) -> None:
