@@ -47,9 +47,8 @@ from preprocess.flow import make_flow
 from preprocess.gaps import interpolate
 from preprocess.mediapipe_to_openpose import face70_from_mesh
 from preprocess.pipeline import (JPEG_QUALITY, TRUNCATION_TOLERANCE, FrameDecoder,
-                                 PreprocessOptions, Summary, base_meta, imwrite_atomic,
-                                 input_sha256, make_dirs, prepare_output, probe_range,
-                                 read_journal)
+                                 PreprocessOptions, Summary, base_meta, identify, imwrite_atomic,
+                                 make_dirs, probe_range, read_journal)
 from vid2vid.dataset_dir import META, PROGRESS, frame_path, write_json_atomic
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
@@ -208,12 +207,9 @@ def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
     if options.crop_size < 16:
         raise UserError(f"--crop-size {options.crop_size} is too small; use 128 or more")
     info, first, stop = probe_range(source, options)
-    identity = {"sha256": input_sha256(source), "options": options.to_dict()}
-    existing = prepare_output(out, identity, overwrite)
+    identity, existing = identify(source, out, options, overwrite)
     if existing is not None and existing.get("complete"):
-        counts = existing["counts"]
-        return Summary(out, existing["frames"], counts["found"], counts["interpolated"],
-                       time.time() - t0, skipped=True)
+        return Summary.already_complete(out, existing, t0)
     make_dirs(out, options.previews)
     saved = (_load_track(out, identity["sha256"], identity["options"])
              if existing is not None else None)

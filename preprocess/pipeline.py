@@ -100,6 +100,13 @@ class Summary:
     skipped: bool = False
     subject: str = "person"     # what was looked for: "person", or "face" for --task face
 
+    @classmethod
+    def already_complete(cls, out: Path, meta: dict, t0: float) -> "Summary":
+        """The summary of a finished dataset found again (nothing done)."""
+        counts = meta["counts"]
+        return cls(out, meta["frames"], counts["found"], counts["interpolated"],
+                   time.time() - t0, skipped=True)
+
     def line(self) -> str:
         if self.skipped:
             return f"{self.out}: already complete ({self.frames} frames); nothing to do"
@@ -350,6 +357,14 @@ def probe_range(source: Path, options: PreprocessOptions) -> tuple[VideoInfo, in
     return info, first, stop
 
 
+def identify(source: Path, out: Path, options: PreprocessOptions, overwrite: bool
+             ) -> tuple[dict, dict | None]:
+    """The input's identity (content hash + options) and, when `out` already holds the
+    dataset of that identity, its meta.json (see `prepare_output`)."""
+    identity = {"sha256": input_sha256(source), "options": options.to_dict()}
+    return identity, prepare_output(out, identity, overwrite)
+
+
 def base_meta(task: str, source: Path, info: VideoInfo, identity: dict, first: int,
               stop: int | None, flow_name: str | None, size: tuple[int, int] | None = None
               ) -> dict:
@@ -382,12 +397,9 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
     """Writes the dataset of one input; resumes or returns at once when work exists."""
     t0 = time.time()
     info, first, stop = probe_range(source, options)
-    identity = {"sha256": input_sha256(source), "options": options.to_dict()}
-    existing = prepare_output(out, identity, overwrite)
+    identity, existing = identify(source, out, options, overwrite)
     if existing is not None and existing.get("complete"):
-        counts = existing["counts"]
-        return Summary(out, existing["frames"], counts["found"], counts["interpolated"],
-                       time.time() - t0, skipped=True)
+        return Summary.already_complete(out, existing, t0)
     make_dirs(out, options.previews)
 
     warnings: list[str] = []
