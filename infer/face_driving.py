@@ -119,4 +119,4 @@ def face_driving(source: Path, target_root: Path, meta: dict, model: TrainedGene
             yield cv2.resize(patch, (crop_size, crop_size), interpolation=cv2.INTER_AREA)
 
     return Driving(source, info.fps, len(driver), maps, frames, ("driver", "sketch", "result"),
-                   None if info.is_folder else source, held, gaps, 0)
+                   None if info.is_folder else source, info.start_time, held, gaps, 0)

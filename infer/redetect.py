@@ -86,19 +86,18 @@ class BodyDetector:
     """
 
     def __init__(self):
-        from preprocess.detect import QuietStart, native_stderr_silenced
+        from preprocess.detect import filter_native_logs
 
-        self._quiet = QuietStart()
-        with native_stderr_silenced():  # mediapipe's native start-up chatter
-            from mediapipe.python.solutions import pose
+        filter_native_logs()  # mediapipe's native start-up chatter
+        from mediapipe.python.solutions import pose
 
-            self._pose = pose.Pose(static_image_mode=True, model_complexity=1,
-                                   enable_segmentation=False)
+        self._pose = pose.Pose(static_image_mode=True, model_complexity=1,
+                               enable_segmentation=False)
 
     def __call__(self, rgb: np.ndarray) -> Pose | None:
         from preprocess.mediapipe_to_openpose import assemble_pose
 
-        found = self._quiet.run(self._pose.process, rgb).pose_landmarks
+        found = self._pose.process(rgb).pose_landmarks
         if found is None:
             return None
         body33 = np.array([(p.x, p.y, p.visibility) for p in found.landmark], np.float32)

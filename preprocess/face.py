@@ -38,7 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from preprocess.detect import QuietStart, native_stderr_silenced
+from preprocess.detect import filter_native_logs
 from preprocess.edges import CANNY_HIGH, CANNY_LOW
 from preprocess.face_crop import (CENTER_SIGMA_S, CROP_RAISE, FACE_CROP_SCALE, FOREHEAD_RAISE,
                                   SIDE_MEDIAN_S, SIDE_SIGMA_S, background_edges, crop_track,
@@ -46,7 +46,7 @@ from preprocess.face_crop import (CENTER_SIGMA_S, CROP_RAISE, FACE_CROP_SCALE, F
 from preprocess.flow import make_flow
 from preprocess.gaps import interpolate
 from preprocess.mediapipe_to_openpose import face70_from_mesh
-from preprocess.pipeline import (JPEG_QUALITY, TRUNCATION_TOLERANCE, FrameDecoder,
+from preprocess.pipeline import (JPEG_QUALITY, FrameDecoder, check_truncation,
                                  PreprocessOptions, Summary, base_meta, identify, imwrite_atomic,
                                  make_dirs, probe_range, read_journal)
 from vid2vid.dataset_dir import META, PROGRESS, frame_path, write_json_atomic
@@ -72,18 +72,14 @@ class FaceMeshDetector:
     """
 
     def __init__(self, static: bool = False):
-        self._quiet = QuietStart()
-        with native_stderr_silenced():  # mediapipe's native start-up chatter
-            from mediapipe.python.solutions import face_mesh
+        filter_native_logs()  # mediapipe's native start-up chatter
+        from mediapipe.python.solutions import face_mesh
 
-            self._mesh = face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1,
-                                            refine_landmarks=True)
-            # The graph starts its calculators on other threads, which print while the
-            # caller waits for its first frame; one blank frame here keeps that silenced.
-            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+        self._mesh = face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1,
+                                        refine_landmarks=True)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
-        found = self._quiet.run(self._mesh.process, rgb).multi_face_landmarks
+        found = self._mesh.process(rgb).multi_face_landmarks
         if not found:
             return None
         mesh = np.array([(p.x, p.y) for p in found[0].landmark], np.float32)
@@ -185,11 +181,6 @@ def _first_pass(source: Path, info: VideoInfo, first: int, stop: int | None,
     if n == 0:
         raise UserError(f"{source} has no frames in the chosen range; check --start/--end "
                         "or the file")
-    if not info.is_folder and total and n < TRUNCATION_TOLERANCE * total:
-        raise UserError(
-            f"{source} decoded to {n} of about {total} frames: the file is truncated or "
-            "corrupt; re-encode it (ffmpeg -i IN -c:v libx264 fixed.mp4) or pass --end to "
-            "keep the readable part")
     faces, status = fill_gaps(raw, detected, options.max_gap)
     present = np.array([s != "missing" for s in status])
     try:
@@ -242,6 +233,7 @@ def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
     else:
         faces, status, boxes = saved
     n = len(faces)
+    truncated = check_truncation(source, info, n, first, stop, warn)
 
     done = read_journal(out)
     resume = len(done)
@@ -277,13 +269,15 @@ def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
             "edges": f"Canny ({CANNY_LOW}, {CANNY_HIGH}) outside the face region dilated by "
                      f"{max(1, round(size / 64))} px; the face sketch is drawn from pose/",
         },
+        "truncated": truncated,
         "warnings": warnings,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
     write_json_atomic(out / META, meta)
     (out / PROGRESS).unlink(missing_ok=True)
     (out / TRACK_FILE).unlink(missing_ok=True)
-    return Summary(out, n, found, interpolated, time.time() - t0, subject="face")
+    return Summary(out, n, found, interpolated, time.time() - t0, subject="face",
+                   truncated=truncated)
 
 
 def _write_frame(out: Path, k: int, crop: np.ndarray, face: np.ndarray | None,

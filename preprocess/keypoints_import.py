@@ -25,8 +25,10 @@ class KeypointFolder:
         # Fail now, not after an hour of processing, on a folder of the wrong kind.
         read_openpose_json(self.files[0])
 
-    def check_count(self, n_frames: int) -> None:
-        if len(self.files) != n_frames:
+    def check_count(self, n_frames: int, truncated: bool = False) -> None:
+        """Exactly one JSON file per frame; a truncated video may have fewer frames than
+        the JSON made from its whole (the surplus files are its lost tail)."""
+        if len(self.files) != n_frames and not (truncated and len(self.files) > n_frames):
             raise UserError(
                 f"{self.folder} holds {len(self.files)} JSON files but the video has {n_frames} "
                 "frames; pass the keypoints of exactly these frames (same --start/--end/--fps)"

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from preprocess.flow import make_flow
-from preprocess.pipeline import (JPEG_QUALITY, TRUNCATION_TOLERANCE, PreprocessOptions, Summary,
+from preprocess.pipeline import (JPEG_QUALITY, PreprocessOptions, Summary, check_truncation,
                                  base_meta, clear_dataset, imwrite_atomic, input_sha256,
                                  make_dirs, prepare_output, probe_range, read_journal)
 from vid2vid.dataset_dir import META, PROGRESS, frame_path, read_meta, write_json_atomic
@@ -59,13 +59,21 @@ class LabelSummary(Summary):
     """A `Summary` whose line speaks of classes, not of a person found."""
 
     classes: int = 0
+    fps: float = 0.0             # the dataset's frame rate
+    fps_assumed: bool = False    # a frame folder without --fps: the rate is FOLDER_FPS
 
     def line(self) -> str:
         if self.skipped:
             return f"{self.out}: already complete ({self.frames} frames); nothing to do"
-        fps = self.frames / max(self.seconds, 1e-9)
+        rate = self.frames / max(self.seconds, 1e-9)
+        # Frame folders carry no rate; say which one the dataset got (Cityscapes is 17 fps).
+        assumed = (f"; {self.fps:g} fps assumed for a frame folder, pass --fps to set it"
+                   if self.fps_assumed else "")
+        truncated = (f"; truncated file: {self.truncated['source_frames']} of the "
+                     f"{self.truncated['promised_frames']} frames its header promises"
+                     if self.truncated else "")
         return (f"{self.out}: {self.frames} frames with label maps ({self.classes} classes "
-                f"present), {self.seconds:.1f} s, {fps:.1f} frames/s")
+                f"present), {self.seconds:.1f} s, {rate:.1f} frames/s{assumed}{truncated}")
 
 
 # --------------------------------------------------------------------------- import
@@ -280,13 +288,10 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
                 raise UserError(f"{labels_dir} holds {len(label_files)} label maps but {source} "
                                 f"has {last + 1} frames at {info.fps:g} fps; pass one label PNG "
                                 "per frame")
-        if info.expected_frames and total and n < TRUNCATION_TOLERANCE * total:
-            raise UserError(
-                f"{source} decoded to {n} of about {total} frames: the file is truncated or "
-                "corrupt; re-encode it (ffmpeg -i IN -c:v libx264 fixed.mp4) or pass --end to "
-                "keep the readable part")
+    truncated = check_truncation(source, info, n, first, stop, warn)
     meta["labels"]["class_ids"] = np.flatnonzero(present).tolist()
     meta.update({
+        "truncated": truncated,
         "complete": True,
         "frames": n,
         "counts": {"found": n, "interpolated": 0, "missing": 0},
@@ -298,7 +303,8 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
     write_json_atomic(out / META, meta)
     (out / PROGRESS).unlink(missing_ok=True)
     return LabelSummary(out, n, n, 0, time.time() - t0,
-                        classes=len(meta["labels"]["class_ids"]))
+                        classes=len(meta["labels"]["class_ids"]), truncated=truncated,
+                        fps=info.fps, fps_assumed=info.is_folder and options.fps is None)
 
 
 def convert_vid2vid(root: Path, out: Path, options: PreprocessOptions,

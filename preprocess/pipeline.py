@@ -48,7 +48,6 @@ from vid2vid.smoothing import OneEuroParams, PoseSmoother
 from vid2vid.video import VideoInfo, list_images, parse_position, probe, read_frames
 
 JPEG_QUALITY = 95
-TRUNCATION_TOLERANCE = 0.95  # fewer decoded frames than this share of the header's count = truncated
 
 
 @dataclass(frozen=True)
@@ -99,22 +98,45 @@ class Summary:
     seconds: float
     skipped: bool = False
     subject: str = "person"     # what was looked for: "person", or "face" for --task face
+    truncated: dict | None = None  # meta.json's "truncated" record
 
     @classmethod
     def already_complete(cls, out: Path, meta: dict, t0: float) -> "Summary":
         """The summary of a finished dataset found again (nothing done)."""
         counts = meta["counts"]
         return cls(out, meta["frames"], counts["found"], counts["interpolated"],
-                   time.time() - t0, skipped=True)
+                   time.time() - t0, skipped=True, truncated=meta.get("truncated"))
 
     def line(self) -> str:
+        note = ""
+        if self.truncated:
+            note = (f"; truncated file: {self.truncated['source_frames']} of the "
+                    f"{self.truncated['promised_frames']} frames its header promises")
         if self.skipped:
-            return f"{self.out}: already complete ({self.frames} frames); nothing to do"
+            return f"{self.out}: already complete ({self.frames} frames{note}); nothing to do"
         pct = 100.0 * self.found / max(self.frames, 1)
         fps = self.frames / max(self.seconds, 1e-9)
         return (f"{self.out}: {self.frames} frames, {self.subject} found in {pct:.1f}% "
                 f"({self.interpolated} interpolated), {self.seconds:.1f} s, "
-                f"{fps:.1f} frames/s")
+                f"{fps:.1f} frames/s{note}")
+
+
+def check_truncation(source: Path, info: VideoInfo, kept: int, first: int, stop: int | None,
+                     warn) -> dict | None:
+    """meta.json's "truncated" record when the file ends before its header says (else None).
+
+    A cut download still holds good frames, so they are kept and the run
+    succeeds; `warn` says so once, naming the file. A range that ends before
+    the cut (--end) is not affected and gets no record.
+    """
+    if not info.truncated or (stop is not None and first + kept >= stop):
+        return None
+    seconds = info.packets / max(info.source_fps, 1e-9)
+    warn(f"{source} ends after {info.packets} frames ({seconds:.1f} s) of the "
+         f"{info.header_frames} its header promises (a truncated or damaged file); kept the "
+         f"{kept} frames decoded; re-download or re-encode it for the rest")
+    return {"source_frames": info.packets, "promised_frames": info.header_frames,
+            "seconds": round(seconds, 3), "kept": kept}
 
 
 def preprocess_many(inputs: list[str], out: str | None, options: PreprocessOptions,
@@ -376,7 +398,10 @@ def base_meta(task: str, source: Path, info: VideoInfo, identity: dict, first: i
         "task": task,
         "source": {"path": str(source.resolve()), "sha256": identity["sha256"],
                    "kind": "frames" if info.is_folder else "video", "fps": info.source_fps,
-                   "size": list(info.source_size), "rotation": info.rotation},
+                   "size": list(info.source_size), "rotation": info.rotation,
+                   # where frame 0 sits in the container, and whether frames were resampled
+                   "start_time": round(info.start_time, 6), "constant_rate": info.constant_rate,
+                   "resampled": info.resampled},
         "fps": info.fps,
         "size": list(size or info.size),
         "range": {"first": first, "stop": stop},
@@ -535,14 +560,9 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
     if n == 0:
         raise UserError(f"{source} has no frames in the chosen range; check --start/--end "
                         "or the file")
-    if not info.is_folder and info.expected_frames and total:
-        if n < TRUNCATION_TOLERANCE * total:
-            raise UserError(
-                f"{source} decoded to {n} of about {total} frames: the file is truncated or "
-                "corrupt; re-encode it (ffmpeg -i IN -c:v libx264 fixed.mp4) or pass --end to "
-                "keep the readable part")
+    truncated = check_truncation(source, info, n, first, stop, warn)
     if keypoints is not None:
-        keypoints.check_count(n)
+        keypoints.check_count(n, truncated=truncated is not None)
     found = statuses.count("found")
     interpolated = statuses.count("interpolated")
     if found == 0:
@@ -557,9 +577,10 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
         "per_frame": {"person": [s != "missing" for s in statuses],
                       "interpolated": [s == "interpolated" for s in statuses]},
         "pose_stats": pose_stats.to_dict() if pose_stats else None,
+        "truncated": truncated,
         "warnings": warnings,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
     write_json_atomic(out / META, meta)
     (out / PROGRESS).unlink(missing_ok=True)
-    return Summary(out, n, found, interpolated, time.time() - t0)
+    return Summary(out, n, found, interpolated, time.time() - t0, truncated=truncated)

@@ -5,10 +5,27 @@ separate process: it applies rotation metadata (ffmpeg autorotates), resizes
 and resamples the frame rate itself, so decoding runs beside the Python work
 and memory stays flat however long the video is. Folders of frames (jpg/png)
 are read in natural sort order (`frame2.png` before `frame10.png`).
+
+Timing comes from PyAV, which reads the video stream's packets (no decoding,
+a fraction of a second for minutes of video) before anything is decoded:
+
+- A constant-rate video yields exactly its own frames at the stream's own
+  rate (never an average over the container, which audio lengthens), with no
+  copy added at either end: a duplicated frame would shift every later frame
+  against OpenPose JSON made from the same file and be a zero-motion pair for
+  the temporal losses.
+- A variable-rate video (a phone's, a screen recording) and `--fps` are
+  resampled to a constant rate, starting at the first video timestamp.
+- `VideoInfo.start_time` is where the first frame sits in the container, so
+  a video written from these frames can put the source's audio back in sync.
+- `VideoInfo.header_frames` is what the container promises; fewer packets
+  than that is a truncated file, reported by preprocessing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -18,6 +35,10 @@ from typing import Iterator
 import numpy as np
 
 from vid2vid.errors import UserError
+
+# imageio-ffmpeg logs a warning whenever frames are read at another size than the
+# source's, which is what --max-size asks for.
+logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FOLDER_FPS = 25.0  # frame folders carry no rate; this is the default when --fps is not given
@@ -86,11 +107,97 @@ class VideoInfo:
     path: Path
     is_folder: bool
     fps: float               # frame rate of the frames we yield (after --fps)
-    source_fps: float
+    source_fps: float        # the stream's own rate (for a variable-rate file: its average)
     size: tuple[int, int]    # (w, h) of the frames we yield
     source_size: tuple[int, int]  # (w, h) of the source after rotation
-    expected_frames: int     # estimate from the container (exact for folders)
+    expected_frames: int     # frames read_frames will yield (exact for folders and
+                             # constant-rate videos, an estimate when resampling)
     rotation: int            # degrees of rotation metadata that was applied
+    start_time: float = 0.0  # seconds from the container's start to the first frame
+    constant_rate: bool = True   # the stream's frames are evenly spaced
+    header_frames: int = 0   # frames the container's header promises (0: it does not say)
+    packets: int = 0         # video packets actually in the file
+
+    @property
+    def resampled(self) -> bool:
+        """Whether frames are resampled in time (variable rate, or --fps other than the rate)."""
+        if self.is_folder:
+            return self.fps != self.source_fps
+        return not self.constant_rate or abs(self.fps - self.source_fps) > 1e-3 * self.source_fps
+
+    @property
+    def truncated(self) -> bool:
+        """The file holds clearly fewer frames than its header promises (a cut download)."""
+        if self.is_folder or not self.header_frames:
+            return False
+        return self.packets < self.header_frames - max(2, 0.01 * self.header_frames)
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """The video stream's timing, read from its packets by PyAV."""
+
+    rate: float
+    constant: bool
+    start_time: float
+    header_frames: int
+    packets: int
+
+
+def stream_timing(path: Path) -> StreamTiming:
+    """Frame rate, regularity, first timestamp and packet count of `path`'s video stream.
+
+    Only packets are read (no decoding). Regular means that nearly every
+    interval between consecutive timestamps is the stream's frame period: a
+    few irregular intervals (an encoder's first B-frame, one dropped frame)
+    do not make a file variable-rate, and resampling it would add copies.
+    """
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise UserError(f"{path} is not a video PyAV can open ({e}); pass a video file "
+                        "(mp4, avi, mov, mkv, webm) or a folder of frames") from None
+    with container:
+        if not container.streams.video:
+            raise UserError(f"{path} has no video stream; pass a video file or a folder of frames")
+        stream = container.streams.video[0]
+        tb = float(stream.time_base)
+        pts = []
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    pts.append(packet.pts)
+        except (av.error.FFmpegError, OSError):
+            pass  # a truncated or damaged tail: the packets before it are what the file holds
+        container_start = (container.start_time or 0) / 1e6
+        nominal = float(stream.guessed_rate or stream.base_rate or stream.average_rate or 0)
+        header = int(stream.frames or 0)
+        if not header and stream.duration and nominal:
+            header = int(round(stream.duration * tb * nominal))
+    times = np.sort(np.asarray(pts, np.float64)) * tb
+    if len(times) < 2:
+        rate = nominal or FOLDER_FPS
+        return StreamTiming(rate, True, float(times[0] - container_start) if len(times) else 0.0,
+                            header, len(times))
+    intervals = np.diff(times)
+    period = float(np.median(intervals))
+    if nominal and abs(1.0 / nominal - period) <= 0.02 * period:
+        rate = nominal           # the header's exact rate (29.97 stays 30000/1001)
+    else:
+        rate = 1.0 / period
+    irregular = np.abs(intervals - 1.0 / rate) > 0.1 / rate
+    constant = float(irregular.mean()) <= 0.05
+    if not constant:
+        rate = float(stream_average(times))
+    return StreamTiming(rate, constant, float(times[0] - container_start), header, len(times))
+
+
+def stream_average(times: np.ndarray) -> float:
+    """Mean frame rate over a sorted array of frame timestamps (seconds)."""
+    span = float(times[-1] - times[0])
+    return (len(times) - 1) / span if span > 0 else FOLDER_FPS
 
 
 def probe(path: Path, max_size: int, fps: float | None) -> VideoInfo:
@@ -111,11 +218,12 @@ def probe(path: Path, max_size: int, fps: float | None) -> VideoInfo:
         out_fps = fps or FOLDER_FPS
         n = len(images) if fps is None else int(len(images) * out_fps / FOLDER_FPS)
         return VideoInfo(path, True, out_fps, FOLDER_FPS, fit_size(w, h, max_size), (w, h),
-                         n, 0)
+                         n, 0, header_frames=len(images), packets=len(images))
 
     import imageio_ffmpeg
 
     try:
+        # ffmpeg's own view of the first frame: its size after autorotation.
         gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
         meta = next(gen)
         gen.close()
@@ -124,12 +232,16 @@ def probe(path: Path, max_size: int, fps: float | None) -> VideoInfo:
         raise UserError(f"{path} is not a video ffmpeg can decode ({first_line}); "
                         "pass a video file (mp4, avi, mov, mkv, webm) or a folder of frames") from None
     w, h = meta["size"]
-    source_fps = float(meta.get("fps") or 0) or FOLDER_FPS
-    duration = float(meta.get("duration") or 0)
-    out_fps = fps or source_fps
-    expected = int(round(duration * out_fps)) if duration > 0 else 0
-    return VideoInfo(path, False, out_fps, source_fps, fit_size(w, h, max_size), (w, h),
-                     expected, int(meta.get("rotate") or 0))
+    timing = stream_timing(path)
+    out_fps = fps or timing.rate
+    info = VideoInfo(path, False, out_fps, timing.rate, fit_size(w, h, max_size), (w, h),
+                     timing.packets, int(meta.get("rotate") or 0), timing.start_time,
+                     timing.constant, timing.header_frames, timing.packets)
+    if info.resampled:
+        # The fps filter emits one frame per output period over the stream's span.
+        span = timing.packets / timing.rate
+        info = dataclasses.replace(info, expected_frames=int(round(span * out_fps)))
+    return info
 
 
 def read_frames(info: VideoInfo, first: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
@@ -161,13 +273,18 @@ def read_frames(info: VideoInfo, first: int = 0, stop: int | None = None) -> Ite
 
     import imageio_ffmpeg
 
-    # Always resample to a constant rate: a file whose timestamps have holes (a cut, a
-    # variable-rate phone video) otherwise decodes to more frames than its rate says,
-    # and every later stage would see the wrong time per frame.
-    filters = [f"fps={info.fps:.6f}"]
+    filters = []
+    if info.resampled:
+        # A constant output rate from the first video frame on (not from the container's
+        # zero, which audio may set earlier: that would repeat the first frame).
+        filters.append(f"fps=fps={info.fps:.6f}:start_time={info.start_time:.6f}")
     if (w, h) != info.source_size:
         filters.append(f"scale={w}:{h}:flags=area")
-    output_params = ["-vf", ",".join(filters)] if filters else []
+    # passthrough: every decoded frame once, none repeated or dropped to fill the
+    # container's duration (the fps filter, when used, already set the timing).
+    output_params = ["-fps_mode", "passthrough"]
+    if filters:
+        output_params += ["-vf", ",".join(filters)]
     gen = imageio_ffmpeg.read_frames(str(info.path), pix_fmt="rgb24", output_params=output_params)
     try:
         meta = next(gen)
