@@ -10,6 +10,7 @@ from infer.normalize import PoseNormalizer, dataset_pose_stats, stats_from_poses
 from vid2vid.errors import UserError
 from vid2vid.pose import BODY, Pose
 from vid2vid.pose_stats import PoseStats, ankle_and_height
+from vid2vid.smoothing import OneEuroParams
 
 W, H = 320, 240
 
@@ -163,3 +164,209 @@ def test_bad_statistics_and_missing_dataset_stats_are_user_errors(tmp_path):
         {"format": "vid2vid-dataset", "version": 1, "complete": True,
          "pose_stats": good.to_dict()}))
     assert dataset_pose_stats(tmp_path) == good
+
+
+# -- half-body subjects: the shoulders-and-neck reference ------------------------------------
+
+
+def upper_figure(neck_y: float, width: float, cx: float = 160.0) -> Pose:
+    """A person from the waist up: nose, neck, shoulders, elbows, wrists and hips only."""
+    p = Pose()
+    def at(fx, fy):  # fractions of the shoulder width, from the neck
+        return (cx + fx * width, neck_y + fy * width, 0.9)
+    for name, fx, fy in [("Nose", 0, -0.6), ("Neck", 0, 0), ("RShoulder", -0.5, 0),
+                         ("LShoulder", 0.5, 0), ("RElbow", -0.6, 0.8), ("LElbow", 0.6, 0.8),
+                         ("RWrist", -0.5, 1.5), ("LWrist", 0.5, 1.5), ("MidHip", 0, 1.7),
+                         ("RHip", -0.3, 1.7), ("LHip", 0.3, 1.7)]:
+        p.body[BODY[name]] = at(fx, fy)
+    p.face[:68] = [at(0.15 * np.cos(a), -0.6 + 0.15 * np.sin(a)) for a in np.linspace(0, 6, 68)]
+    return p
+
+
+def half_body_clip() -> list[Pose]:
+    """A talking head in a 320 x 240 frame: the neck bobs over 90-110, shoulders 60 px apart."""
+    rng = np.random.default_rng(1)
+    return [upper_figure(100 + 10 * np.sin(k / 3), 60, cx=160 + rng.uniform(-20, 20))
+            for k in range(30)]
+
+
+def inside(pose: Pose, w: int, h: int) -> bool:
+    pts = np.concatenate([a[a[:, 2] > 0, :2] for a in pose.parts().values()])
+    return bool((pts >= 0).all() and (pts[:, 0] <= w - 1).all() and (pts[:, 1] <= h - 1).all())
+
+
+def test_half_body_source_and_target_use_the_shoulders_and_land_on_the_target():
+    # The source is the half-body target filmed at twice the resolution and shifted down.
+    target = half_body_clip()
+    ws, hs = 2 * W, 2 * H
+    source = [affine(p, 2.0, (W - 1) / 2, (ws - 1) / 2, 21.0) for p in target]
+    t_stats = stats_from_poses(target, "target")
+    s_stats = stats_from_poses(source, "source")
+    assert t_stats.ankle_close is None and t_stats.frames == 0 and t_stats.persons == 30
+    assert t_stats.shoulder_width == pytest.approx(60, abs=1e-3)
+    assert s_stats.shoulder_width == pytest.approx(120, abs=1e-3)
+    norm = PoseNormalizer(s_stats, t_stats, (ws, hs), (W, H))
+    assert norm.reference == "shoulders"
+    assert norm.description == ("pose normalisation: shoulders and neck (the source shows no "
+                                "ankles; the target shows no ankles)")
+    for s, t in zip(source, target):
+        out = norm(s)
+        assert_pose_close(out, t, tol=1e-2)          # scale 1/2, the neck on the target's
+        assert inside(out, W, H)
+
+
+def test_full_body_source_onto_a_half_body_target_is_measured_by_the_shoulders():
+    target = half_body_clip()
+    t_stats = stats_from_poses(target, "target")
+    ws, hs = 640, 480
+    source = [figure(ankle, 0.9 * ankle - 20, cx=(ws - 1) / 2)
+              for ankle in np.linspace(300, 460, 41)]
+    s_stats = stats_from_poses(source, "source")
+    norm = PoseNormalizer(s_stats, t_stats, (ws, hs), (W, H))
+    # Both subjects on the same reference, although the source shows its ankles throughout.
+    assert norm.description == ("pose normalisation: shoulders and neck (the target shows no "
+                                "ankles)")
+    for p in source:
+        out = norm(p)
+        b = out.body
+        width = np.linalg.norm(b[BODY["RShoulder"], :2] - b[BODY["LShoulder"], :2])
+        src_width = np.linalg.norm(p.body[BODY["RShoulder"], :2] - p.body[BODY["LShoulder"], :2])
+        assert width == pytest.approx(src_width * 60 / s_stats.shoulder_width, rel=1e-4)
+        # The neck moves about the target's neck positions (the legs may leave the frame).
+        f = p.body[BODY["Neck"], 1]
+        mid_s, mid_t = (s_stats.neck_close + s_stats.neck_far) / 2, (t_stats.neck_close +
+                                                                      t_stats.neck_far) / 2
+        assert b[BODY["Neck"], 1] == pytest.approx(mid_t + norm.gain * (f - mid_s), abs=1e-3)
+        assert 0 <= b[BODY["Neck"], 0] <= W - 1 and 0 <= b[BODY["Neck"], 1] <= H - 1
+    # The closest source frame (its widest shoulders) gets the target's shoulder width.
+    b = norm(source[-1]).body
+    assert np.linalg.norm(b[BODY["RShoulder"], :2] - b[BODY["LShoulder"], :2]) == \
+        pytest.approx(60, abs=1e-3)
+
+
+def test_a_source_mostly_without_ankles_switches_both_to_the_shoulders():
+    t_stats = stats_from_poses(target_clip(), "target")       # a full-body target
+    source = [figure(200, 150) for _ in range(3)] + [upper_figure(100, 60) for _ in range(7)]
+    norm = PoseNormalizer(stats_from_poses(source, "source"), t_stats, (W, H), (W, H))
+    assert norm.description == ("pose normalisation: shoulders and neck (the source shows its "
+                                "ankles in only 3 of 10 frames)")
+    both = PoseNormalizer(t_stats, t_stats, (W, H), (W, H))
+    assert both.description == ("pose normalisation: ankles and height (source and target show "
+                                "their ankles)")
+
+
+@pytest.mark.parametrize("reference", ["ankles", "shoulders"])
+def test_the_anchor_never_leaves_the_target_frame(reference):
+    # A landscape source dancing to its right edge and below its usual floor, onto a portrait
+    # target: unclamped, the body would land hundreds of pixels right of (and below) the frame.
+    ws, hs, wt, ht = 640, 360, 180, 320
+    common = dict(frames=10, median_frac=0.5, window=0.05, persons=10, upper_frames=10)
+    src = PoseStats(300, 200, 200, 150, neck_close=140, neck_far=100, shoulder_width=40,
+                    **common)
+    tgt = PoseStats(300, 200, 200, 150, neck_close=140, neck_far=100, shoulder_width=40,
+                    **common)
+    norm = PoseNormalizer(src, tgt, (ws, hs), (wt, ht), max_gain=math.inf, reference=reference)
+    for cx, ankle in [(630, 250), (5, 250), (320, 359), (630, 359)]:
+        p = figure(ankle, 200, cx=cx) if reference == "ankles" else upper_figure(ankle, 40, cx=cx)
+        out = norm(p)
+        if reference == "ankles":
+            anchor = max((out.body[BODY[k]] for k in ("RAnkle", "LAnkle")), key=lambda a: a[1])
+        else:
+            anchor = out.body[BODY["Neck"]]
+        assert 0 <= anchor[0] <= wt - 1 and 0 <= anchor[1] <= ht - 1
+        # Shifted as a whole: the pose keeps its shape (scale 1 here).
+        np.testing.assert_allclose(out.body[:, :2][p.body[:, 2] > 0] - anchor[:2],
+                                   p.body[:, :2][p.body[:, 2] > 0] -
+                                   (p.body[BODY["Neck"], :2] if reference == "shoulders" else
+                                    p.body[BODY["RAnkle"], :2]), atol=1e-3)
+    # Inside the frame nothing moves: the source centre maps onto the target centre.
+    mid = norm(figure(250, 200, cx=(ws - 1) / 2) if reference == "ankles"
+               else upper_figure(120, 40, cx=(ws - 1) / 2))
+    assert mid.body[BODY["Nose"], 0] == pytest.approx((wt - 1) / 2, abs=1e-3)
+
+
+def test_shoulders_needed_but_never_seen_is_a_user_error():
+    legs = Pose()
+    legs.body[BODY["Nose"]] = (100, 20, 0.9)
+    legs.body[BODY["RAnkle"]] = (100, 200, 0.9)
+    s_stats = stats_from_poses([legs, legs], "source")
+    assert not s_stats.has_upper
+    with pytest.raises(UserError, match="the source never shows its neck and both shoulders"):
+        PoseNormalizer(s_stats, stats_from_poses(half_body_clip(), "target"), (W, H), (W, H))
+
+
+# -- statistics: robust close, old meta.json ---------------------------------------------
+
+
+def test_one_outlier_frame_does_not_move_close():
+    clean = target_clip()
+    bad = figure(400, 0.9 * 230 - 20)          # a detection far below the frame
+    clean_stats = stats_from_poses(clean, "target")
+    stats = stats_from_poses(clean + [bad], "target")
+    assert stats.ankle_close == pytest.approx(230, abs=1e-4)
+    assert stats.ankle_close == clean_stats.ankle_close
+    assert stats.height_close == clean_stats.height_close
+    # A dancer on the spot: a single bad frame a few dozen pixels off is rejected as well.
+    spot = [figure(200 + (k % 3), 150) for k in range(40)]
+    assert stats_from_poses(spot + [figure(230, 150)], "source").ankle_close == \
+        pytest.approx(202, abs=1e-4)
+    # ... but a real position held for a while is kept (stood still, then stepped closer).
+    stepped = spot + [figure(230, 170)] * 8
+    assert stats_from_poses(stepped, "source").ankle_close == pytest.approx(230, abs=1e-4)
+
+
+def test_pose_stats_round_trip_and_old_dicts():
+    stats = stats_from_poses(half_body_clip(), "target")
+    assert PoseStats.from_dict(json.loads(json.dumps(stats.to_dict()))) == stats
+    old = {"ankle_close": 220, "ankle_far": 160, "height_close": 180, "height_far": 120,
+           "frames": 10, "median_frac": 0.5, "window": 0.05}
+    read = PoseStats.from_dict(old)
+    assert read == PoseStats(220, 160, 180, 120, 10, 0.5, 0.05)
+    assert read.persons is None and not read.has_upper and read.mostly_ankles
+
+
+def write_dataset(root, poses, pose_stats, size=(W, H)):
+    from vid2vid.pose import write_openpose_json
+
+    (root / "pose").mkdir(parents=True)
+    for k, p in enumerate(poses):
+        write_openpose_json(root / "pose" / f"{k:06d}.json", p)
+    (root / "meta.json").write_text(json.dumps(
+        {"format": "vid2vid-dataset", "version": 1, "complete": True, "frames": len(poses),
+         "fps": 25.0, "size": list(size), "pose_stats": pose_stats}))
+    return root
+
+
+def test_old_half_body_dataset_is_measured_from_its_pose_folder(tmp_path):
+    # Preprocessed before the shoulder statistics: pose_stats is null (no ankle was seen).
+    clip = half_body_clip()
+    root = write_dataset(tmp_path / "talk", clip + [None], None)
+    stats = dataset_pose_stats(root)
+    expected = stats_from_poses(clip, "target").to_dict()
+    assert stats.to_dict() == {k: v if v is None else pytest.approx(v, abs=1e-3)  # JSON rounds
+                               for k, v in expected.items()}
+    assert stats.persons == 30 and stats.has_upper
+    # An old full-body dataset: its old dict is replaced by the measured statistics.
+    full = target_clip()
+    old = {k: v for k, v in stats_from_poses(full, "t").to_dict().items()
+           if k in ("ankle_close", "ankle_far", "height_close", "height_far", "frames",
+                    "median_frac", "window")}
+    measured = dataset_pose_stats(write_dataset(tmp_path / "walk", full, old))
+    assert measured.persons == 41 and measured.ankle_close == pytest.approx(230, abs=1e-3)
+
+
+def test_transfer_onto_a_half_body_target_says_which_reference(tmp_path, capsys):
+    from infer.transfer import DrivingPoses, SourceClip
+    from vid2vid.data import pose_to_array
+
+    target = write_dataset(tmp_path / "talk", half_body_clip(), None)
+    ws, hs = 640, 480
+    poses = [pose_to_array(figure(ankle, 0.9 * ankle - 20, cx=300 + 3 * k))
+             for k, ankle in enumerate(np.linspace(300, 460, 20))]
+    clip = SourceClip(tmp_path / "dance.mp4", "video", 25.0, (ws, hs), poses, lambda: iter(()))
+    driving = DrivingPoses(clip, target, (W, H), (48, 64), normalize=True, smooth=True,
+                           smoothing=OneEuroParams())
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == ["pose normalisation: shoulders and neck (the target shows no ankles)"]
+    for kp in driving.poses:
+        assert driving(kp).shape == (48, 64, 3)
