@@ -1,6 +1,6 @@
 """`vid2vid transfer SOURCE TARGET`: the target person performing the source's motion.
 
-    source video --(mediapipe, in memory)--> keypoints --fill short gaps--> One-Euro smoothing
+    source video --(mediapipe, in memory)--> keypoints --fill short gaps--> zero-phase smoothing
       --> global normalisation onto the target (infer/normalize.py)
       --> the target's centred model geometry + the training's rendering (vid2vid.data)
       --> G_ema frame by frame (vid2vid.generate.Synthesizer) --> H.264 mp4 (+ source audio)
@@ -52,7 +52,7 @@ from vid2vid.errors import UserError
 from vid2vid.generate import Synthesizer
 from vid2vid.pose import read_openpose_json
 from vid2vid.render import render_pose
-from vid2vid.smoothing import OneEuroParams, PoseSmoother
+from vid2vid.smoothing import OneEuroParams, smooth_track
 from vid2vid.tasks import task_of_dataset
 from vid2vid.video import IMAGE_SUFFIXES, natural_key, probe, read_frames
 from vid2vid.video_writer import VideoWriter, has_audio, side_by_side
@@ -147,6 +147,8 @@ class SourceClip:
     frames: a function returning a fresh iterator over the source frames as RGB
         uint8 (for the comparison video), one per pose.
     audio: the file whose audio the result gets, or None.
+    audio_start: seconds into `audio` where the first frame sits (a video stream
+        may start after the audio does; the result's sound must not be early).
     """
 
     path: Path
@@ -156,6 +158,7 @@ class SourceClip:
     poses: list[np.ndarray]
     frames: Callable[[], Iterator[np.ndarray]]
     audio: Path | None = None
+    audio_start: float = 0.0
 
 
 def _json_files(folder: Path) -> list[Path]:
@@ -225,7 +228,7 @@ def _video_source(path: Path, options: TransferOptions, progress: bool) -> Sourc
         raise UserError(f"{path} has no frames; pass a video with at least one frame")
     return SourceClip(path, "frames" if info.is_folder else "video", info.fps, info.size, poses,
                       lambda: read_frames(info, 0, stop),
-                      audio=None if info.is_folder else path)
+                      audio=None if info.is_folder else path, audio_start=info.start_time)
 
 
 def read_source(source: str | Path, options: TransferOptions, progress: bool = True
@@ -287,42 +290,37 @@ def fill_gaps(poses: list[np.ndarray], max_gap: int, name: str = "the source"
 class DrivingPoses:
     """Source keypoints -> the generator's maps at model size, frame by frame.
 
-    Smoothing (causal One-Euro, as preprocessing), then normalisation onto the
-    target (its pixels), then the target's centred model geometry and the
-    training's rendering. Without normalisation the source frame itself goes
-    through the centred geometry, as a stored frame of that size would.
+    Smoothing, then normalisation onto the target (its pixels), then the
+    target's centred model geometry and the training's rendering. Without
+    normalisation the source frame itself goes through the centred geometry,
+    as a stored frame of that size would.
+
+    The whole clip is in memory, so it is smoothed at once, zero phase
+    (`vid2vid.smoothing.smooth_track`): preprocessing's causal One-Euro would
+    make the body trail the source by a few frames. `self.poses` holds the
+    smoothed keypoints, the frames `__call__` takes, in order. With
+    normalisation, the reference it uses (ankles, or shoulders and neck for
+    half-body videos) is printed once.
     """
 
     def __init__(self, source: SourceClip, target_root: Path, target_size: tuple[int, int],
                  model_size: tuple[int, int], normalize: bool, smooth: bool,
                  smoothing: OneEuroParams):
-        self.smoother = PoseSmoother(source.fps, smoothing) if smooth else None
+        self.poses = source.poses
+        if smooth and source.poses:
+            self.poses = list(smooth_track(np.stack(source.poses), source.fps, smoothing))
         self.normalizer = None
         if normalize:
-            smoothed = self._smoothed(source.poses)
             src_stats = stats_from_poses((array_to_pose(p) if (p[:25, 2] > 0).any() else None
-                                          for p in smoothed), f"SOURCE {source.path}")
+                                          for p in self.poses), f"SOURCE {source.path}")
             self.normalizer = PoseNormalizer(src_stats, dataset_pose_stats(target_root),
                                              source.size, target_size)
+            print(self.normalizer.description, flush=True)
         self.geometry = centered_geometry(target_size if normalize else source.size, model_size)
         self.model_size = model_size
 
-    def _smoothed(self, poses: list[np.ndarray]) -> Iterator[np.ndarray]:
-        smoother = PoseSmoother(self.smoother.fps, self.smoother.params) if self.smoother else None
-        for p in poses:
-            yield self._smooth_one(smoother, p)
-
-    @staticmethod
-    def _smooth_one(smoother: PoseSmoother | None, kp: np.ndarray) -> np.ndarray:
-        if smoother is None:
-            return kp
-        pose = array_to_pose(kp) if (kp[:25, 2] > 0).any() else None
-        out = smoother(pose)
-        return kp if out is None else pose_to_array(out)
-
     def __call__(self, kp: np.ndarray) -> np.ndarray:
-        """One source frame's keypoints (in order) -> pose map RGB uint8 `[H, W, 3]`."""
-        kp = self._smooth_one(self.smoother, kp)
+        """One frame of `self.poses` (in order) -> pose map RGB uint8 `[H, W, 3]`."""
         if self.normalizer is not None and (kp[:25, 2] > 0).any():
             kp = pose_to_array(self.normalizer(array_to_pose(kp)))
         return render_maps(self.geometry.keypoints(kp), self.model_size)
@@ -364,6 +362,7 @@ class Driving:
     frames: Callable[[], Iterator[np.ndarray]] | None
     panels: tuple[str, ...]
     audio: Path | None = None
+    audio_start: float = 0.0       # seconds into `audio` of the first frame
     held: int = 0
     gaps: int = 0
     empty: int = 0
@@ -380,11 +379,12 @@ def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGene
                            options.smooth, options.smoothing)
 
     def maps() -> Iterator[np.ndarray]:
-        for kp in clip.poses:
+        for kp in driving.poses:
             yield driving(kp).astype(np.float32) / 255.0
 
     return Driving(clip.path, clip.fps, len(clip.poses), maps, clip.frames,
-                   ("source", "pose", "result"), clip.audio, held, gaps, empty)
+                   ("source", "pose", "result"), clip.audio, clip.audio_start, held, gaps,
+                   empty)
 
 
 def _face_driving(*args) -> Driving:
@@ -444,7 +444,8 @@ def transfer(source: str | Path, target: str | Path, out: str | Path | None = No
                         autocast_dtype=autocast_dtype(options.precision))
     n = driving.count
     t_gen = time.time()
-    writer = VideoWriter(out, driving.fps, (w, h), audio_from=driving.audio)
+    writer = VideoWriter(out, driving.fps, (w, h), audio_from=driving.audio,
+                         audio_start=driving.audio_start)
     side = None
     try:
         with tqdm(total=n, unit="frame", desc="generating", disable=not progress,
@@ -470,7 +471,8 @@ def transfer(source: str | Path, target: str | Path, out: str | Path | None = No
                     if side is None:
                         side = VideoWriter(compare, driving.fps,
                                            (panel.shape[1], panel.shape[0]),
-                                           audio_from=driving.audio)
+                                           audio_from=driving.audio,
+                                           audio_start=driving.audio_start)
                     side.write(panel)
                 bar.update(1)
             if source_frames is not None:

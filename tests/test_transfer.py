@@ -235,3 +235,30 @@ def test_frame_size_of_a_checkpoint_mid_progressive_training():
     info = {"frame_size": [256, 192], "stage_frame_size": [64, 48], "levels": 1}
     assert model_frame_size(info) == (64, 48)           # stopped before growing
     assert model_frame_size({"frame_size": [64, 64], "levels": 1}) == (64, 64)
+
+
+def test_audio_stays_in_sync_when_the_video_starts_late(world, monkeypatch, tmp_path):
+    """A source whose video starts 0.4 s after its audio: the result's sound is not early."""
+    monkeypatch.setattr(preprocess.detect, "HolisticDetector", FakeDetector)
+    # Silence, then a tone from t = 1.0 s of the audio; the first frame sits at t = 0.4 s.
+    late = tmp_path / "late.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-y", "-itsoffset", "0.4", "-i", str(world["source"]),
+                    "-f", "lavfi", "-i", "aevalsrc='if(gte(t,1.0),sin(2*PI*440*t),0)':d=3:s=44100",
+                    "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(late)],
+                   check=True)
+    out = tmp_path / "result.mp4"
+    transfer(late, world["figure"], out, TransferOptions(runs_root=world["root"] / "runs"),
+             progress=False)
+
+    def tone_onset(path):
+        with av.open(str(path)) as c:
+            stream = c.streams.audio[0]
+            for frame in c.decode(stream):
+                samples = np.abs(frame.to_ndarray()).max(axis=0)
+                loud = np.flatnonzero(samples > 0.3)
+                if loud.size:
+                    return float(frame.time) + loud[0] / frame.sample_rate
+        return None
+
+    # In the result, frame 0 is at 0 s, so the tone starts 1.0 - 0.4 = 0.6 s in.
+    assert tone_onset(out) == pytest.approx(0.6, abs=0.05)

@@ -141,7 +141,8 @@ class Job:
 # -- synthetic inputs ----------------------------------------------------------------------
 
 def synthetic_clip(batch: int, frames: int, size: int, map_channels: int,
-                   device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:
+                   device: torch.device, seed: int = 0, width: int | None = None
+                   ) -> dict[str, torch.Tensor]:
     """A clip shaped like `vid2vid.data.Clip` (batched), of random values.
 
     The dense convolutions cost the same on random and on real maps. The
@@ -150,17 +151,18 @@ def synthetic_clip(batch: int, frames: int, size: int, map_channels: int,
     """
     g = torch.Generator().manual_seed(seed)
     B, T, H = batch, frames, size
+    W = width or size   # square unless a frame's aspect is given
     kp = torch.zeros(B, T, N_KEYPOINTS, 3)
     head = {0: (0.50, 0.20), 1: (0.50, 0.32), 15: (0.47, 0.18), 16: (0.53, 0.18),
             17: (0.44, 0.19), 18: (0.56, 0.19)}
     for i, (x, y) in head.items():
-        kp[:, :, i] = torch.tensor([x * H, y * H, 1.0])
+        kp[:, :, i] = torch.tensor([x * W, y * H, 1.0])
     clip = {
-        "maps": torch.rand(B, T, map_channels, H, H, generator=g),
-        "frames": torch.rand(B, T, 3, H, H, generator=g) * 2 - 1,
-        "masks": (torch.rand(B, T, 1, H, H, generator=g) > 0.5).float(),
-        "flow": torch.randn(B, T, 2, H, H, generator=g) * 2,
-        "flow_valid": torch.ones(B, T, 1, H, H),
+        "maps": torch.rand(B, T, map_channels, H, W, generator=g),
+        "frames": torch.rand(B, T, 3, H, W, generator=g) * 2 - 1,
+        "masks": (torch.rand(B, T, 1, H, W, generator=g) > 0.5).float(),
+        "flow": torch.randn(B, T, 2, H, W, generator=g) * 2,
+        "flow_valid": torch.ones(B, T, 1, H, W),
     }
     clip["flow"][:, 0] = 0  # as the loader: no flow into frame 0
     out = {k: v.to(device) for k, v in clip.items()}

@@ -45,8 +45,19 @@ def default_datasets(root: Path = Path("data")) -> list[str]:
 
 def resolve_config(overrides: dict, config_file: str | None,
                    resume: str | None) -> tuple[TrainConfig, Path | None]:
+    """The run's config and the checkpoint to resume (None: a fresh run).
+
+    `minutes` and `steps` are the two ways to size a run; only one may be given.
+    On resume, a larger `steps` extends the run (its schedule unchanged up to
+    the old end, the extra steps in its last stage); `minutes` on resume is
+    handled by the trainer, which calibrates how many steps they buy.
+    """
     given = {k: v for k, v in overrides.items() if v is not None}
+    if "steps" in given and given.get("minutes"):
+        raise UserError("--steps and --minutes both size the run; pass one of them")
     if resume is None:
+        if "steps" in given:
+            given["minutes"] = 0.0   # steps given: no budget to calibrate (a --config may have one)
         if "data" not in given:
             given["data"] = default_datasets()
         data = []
@@ -70,6 +81,15 @@ def resolve_config(overrides: dict, config_file: str | None,
         resume_path = Path(resume)
     ckpt = load_checkpoint(resume_path)
     cfg = TrainConfig.from_dict(ckpt["config"])
+    given.pop("minutes", None)   # more minutes: the trainer turns them into steps
+    steps = given.pop("steps", None)
+    if steps is not None and steps != cfg.steps:
+        if steps < cfg.steps:
+            raise UserError(f"{resume_path} is a run of {cfg.steps} steps; --steps {steps} "
+                            f"would shorten it. Pass more than {cfg.steps} to train longer")
+        # Extend: the old layout is kept (schedule_steps), the extra steps go to the last stage.
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "steps": steps,
+                                     "schedule_steps": cfg.schedule_steps or cfg.steps})
     changed = sorted(k for k, v in given.items() if k not in RESUMABLE
                      and cfg.to_dict().get(k) != (list(v) if isinstance(v, tuple) else v))
     if changed or config_file:

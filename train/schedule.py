@@ -18,7 +18,7 @@ on the config, and `stage_at(step)` is all the training loop reads.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 StageKind = Literal["image", "temporal", "grow", "joint", "full"]
@@ -84,6 +84,19 @@ def build_stages(steps: int, size: int, frames: int, progressive: bool,
         stages.append(Stage(i, kind, res_i, t_i, lvl, start, end))
         start = end
     return stages
+
+
+def extend_stages(stages: list[Stage], steps: int) -> list[Stage]:
+    """The same schedule, its last stage running on to `steps` (an extended run).
+
+    Training longer must not change what the first steps did (a resumed run is
+    bit-for-bit the old one up to its end), so the layout stays and only the
+    last stage, the final size and clip length, gets the extra steps.
+    """
+    last = stages[-1]
+    if steps <= last.last_step:
+        return stages
+    return [*stages[:-1], replace(last, last_step=steps)]
 
 
 def stage_at(step: int, stages: list[Stage]) -> Stage:

@@ -21,6 +21,7 @@ would fit.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 import signal
 import sys
@@ -36,7 +37,7 @@ import yaml
 from train.chunk import Batch, Networks, chunk_losses
 from train.distributed import World, all_agree, average_gradients, init_world, shutdown
 from train.samples import write_grid, write_sample_video
-from train.schedule import Stage, build_stages, format_table, stage_at
+from train.schedule import Stage, build_stages, extend_stages, format_table, stage_at
 from vid2vid import losses
 from vid2vid.checkpoint import load_checkpoint, save_checkpoint
 from vid2vid.config import TrainConfig
@@ -114,16 +115,42 @@ def _set_rng_state(state: dict) -> None:
 
 
 def train(cfg: TrainConfig, run_dir: Path | None = None, resume: Path | None = None,
-          dry_run: bool = False, runs_root: Path = Path("runs"), progress: bool = True) -> Path:
-    """Trains per `cfg`; returns the run directory. `resume`: a run dir or checkpoint."""
+          dry_run: bool = False, runs_root: Path = Path("runs"), progress: bool = True,
+          extend_minutes: float | None = None) -> Path:
+    """Trains per `cfg`; returns the run directory. `resume`: a run dir or checkpoint.
+
+    A fresh run with `cfg.minutes` gets its steps from a calibration of that
+    budget (train.budget). `extend_minutes` with `resume` trains that many
+    minutes more, in the run's last stage.
+    """
     world = init_world(cfg.device)
     try:
-        return _train(cfg, world, run_dir, resume, dry_run, runs_root, progress)
+        return _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_minutes)
     finally:
         shutdown(world)
 
 
-def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
+def _budgeted(cfg: TrainConfig, stages: list[Stage], minutes: float, task, width: int,
+              device: torch.device, done: int | None, main: bool) -> TrainConfig:
+    """`cfg` with the steps that `minutes` buy: the whole schedule's for a fresh run
+    (`done` None), or more of the last stage after `done` steps of a resumed one."""
+    from train.budget import steps_for_minutes
+
+    extend = done is not None
+    budget = steps_for_minutes(cfg, stages[-1:] if extend else stages, minutes, task.channels,
+                               bool(task.part), width, device)
+    if not extend:
+        if main:
+            print(budget.line(minutes), flush=True)
+        return dataclasses.replace(cfg, steps=budget.steps, minutes=minutes)
+    steps = max(cfg.steps, done + budget.steps)
+    if main:
+        print(f"extending by {minutes:g} min: " + budget.line(minutes).replace(
+            f"--steps {budget.steps}", f"--steps {steps}"), flush=True)
+    return dataclasses.replace(cfg, steps=steps, schedule_steps=cfg.schedule_steps or cfg.steps)
+
+
+def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_minutes) -> Path:
     device = world.device
     ckpt = None
     if resume is not None:
@@ -134,9 +161,19 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress) -> Path:
     # below depends on which task it is.
     task = same_task([v.task for v in videos], [str(v.root) for v in videos])
     base = cfg.base_size or None
-    stages = build_stages(cfg.steps, cfg.size, cfg.frames, cfg.progressive, base_size=base)
-    final_levels = stages[-1].levels
+    # The stages' shapes do not depend on the steps, so the width and a budget can be
+    # worked out before the steps are known.
+    shapes = build_stages(1000, cfg.size, cfg.frames, cfg.progressive, base_size=base)
+    final_levels = shapes[-1].levels
     width = frame_width(cfg, videos[0], final_levels)
+    if ckpt is None and cfg.minutes > 0:
+        cfg = _budgeted(cfg, shapes, cfg.minutes, task, width, device, None, world.main)
+    elif ckpt is not None and extend_minutes:
+        cfg = _budgeted(cfg, shapes, extend_minutes, task, width, device, ckpt["step"],
+                        world.main)
+    # An extended run keeps the layout it had and runs its last stage on.
+    stages = extend_stages(build_stages(cfg.schedule_steps or cfg.steps, cfg.size, cfg.frames,
+                                        cfg.progressive, base_size=base), cfg.steps)
     amp_dtype = autocast_dtype(cfg, device)
     # channels_last pays off with tensor cores; on CPU it slowed training down in
     # `vid2vid bench` (bf16 alone: 1.6x over fp32, bf16 + channels_last: 1.06x).

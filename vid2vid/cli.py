@@ -185,7 +185,11 @@ def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, n
               help="Model size: tiny (tests), small (CPU, default), base (GPU).")
 @click.option("--size", type=int, default=None, help="Final frame height in pixels [256].")
 @click.option("--frames", type=int, default=None, help="Final frames per clip [8].")
-@click.option("--steps", type=int, default=None, help="Training steps (batches) [10000].")
+@click.option("--steps", type=int, default=None,
+              help="Training steps (batches) [10000]. With --resume: more steps extend the run.")
+@click.option("--minutes", type=click.FloatRange(0.1, 7 * 24 * 60), default=None,
+              help="Wall-clock budget instead of --steps: a short calibration fixes the steps "
+                   "(printed, reproducible with --steps). With --resume: minutes more.")
 @click.option("--batch-size", type=int, default=None, help="Clips per step and process [1].")
 @click.option("--bptt", type=int, default=None,
               help="Frames back-propagated together; earlier outputs are detached [4].")
@@ -204,15 +208,17 @@ def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, n
 @click.option("--seed", type=int, default=None)
 @click.option("--dry-run", is_flag=True,
               help="Check data, config, schedule and networks; print them; train nothing.")
-def train(data, progressive, config_file, preset, size, frames, steps, batch_size, bptt,
-          temporal, run_dir, resume, device, precision, compile_, workers, seed,
+def train(data, progressive, config_file, preset, size, frames, steps, minutes, batch_size,
+          bptt, temporal, run_dir, resume, device, precision, compile_, workers, seed,
           dry_run) -> None:
     """Train a generator on preprocessed datasets (writes runs/<dataset>-<date>/).
 
     \b
     vid2vid train --progressive                      every dataset under ./data/
     vid2vid train --data data/dancer --size 128 --steps 300
+    vid2vid train --data data/dancer --size 128 --minutes 20
     vid2vid train --resume runs/dancer-20261121-101500
+    vid2vid train --resume runs/dancer-20261121-101500 --steps 3000   # train longer
     torchrun --nproc_per_node 4 -m vid2vid train --preset base --size 512
     """
     from pathlib import Path
@@ -221,12 +227,12 @@ def train(data, progressive, config_file, preset, size, frames, steps, batch_siz
     from train.trainer import train as run_training
 
     overrides = dict(data=list(data) or None, progressive=progressive, preset=preset,
-                     size=size, frames=frames, steps=steps, batch_size=batch_size, bptt=bptt,
-                     temporal=temporal, device=device, precision=precision, compile=compile_,
-                     workers=workers, seed=seed)
+                     size=size, frames=frames, steps=steps, minutes=minutes,
+                     batch_size=batch_size, bptt=bptt, temporal=temporal, device=device,
+                     precision=precision, compile=compile_, workers=workers, seed=seed)
     cfg, resume_path = resolve_config(overrides, config_file, resume)
     run_training(cfg, run_dir=Path(run_dir) if run_dir else None, resume=resume_path,
-                 dry_run=dry_run)
+                 dry_run=dry_run, extend_minutes=minutes if resume_path else None)
 
 
 def _parse_size(ctx, param, value):
@@ -254,7 +260,8 @@ def _parse_size(ctx, param, value):
 @click.option("--no-normalize", "no_normalize", is_flag=True,
               help="Use the source poses as they are (no scaling/placing onto the target).")
 @click.option("--smooth/--no-smooth", default=True, show_default=True,
-              help="One-Euro filter the driving keypoints over time (as preprocess --smooth).")
+              help="Smooth the driving keypoints over time, zero phase (One-Euro forwards "
+                   "and backwards over the whole clip: no lag).")
 @click.option("--max-gap", type=click.IntRange(0, 1000), default=5, show_default=True,
               help="Runs of at most this many frames without a person hold the last pose; "
                    "longer runs are drawn empty.")
@@ -451,11 +458,14 @@ def bench(device, presets, sizes, frames, repeats, seconds, no_train, compile_, 
 @click.option("--quick", is_flag=True,
               help="A smoke run in under a minute (tiny model, 64 px, few steps).")
 @click.option("--minutes", type=click.FloatRange(0.1, 24 * 60), default=None,
-              help="Training budget [3 on CPU, 20 on CUDA]; the step count follows from it.")
+              help="Training budget [2.5 on CPU, 20 on CUDA]; a short calibration turns it "
+                   "into steps, printed.")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Training steps instead of a budget (to repeat a demo exactly).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.pass_context
-def demo(ctx, out_dir, quick, minutes, device) -> None:
+def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     """The whole pipeline on the toolkit's own synthetic dancer.
 
     Renders a training clip (motion "sway") and a driving clip ("groove"),
@@ -471,20 +481,24 @@ def demo(ctx, out_dir, quick, minutes, device) -> None:
     t0 = time.time()
     out = Path(out_dir)
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if steps is not None and minutes is not None:
+        raise click.UsageError("--steps and --minutes both size the training; pass one")
     if quick:
         # Smoke run: every stage once, nothing worth looking at.
-        preset, size, frames, seconds, steps = "tiny", 64, 2, 2.0, 12
+        preset, size, frames, seconds = "tiny", 64, 2, 2.0
+        steps = steps or 12
     elif cuda:
-        # Steps per minute measured nowhere yet on a GPU: a conservative guess.
         preset, size, frames, seconds = "small", 256, 8, 12.0
-        steps = int((minutes or 20) * 600)
+        minutes = minutes or (None if steps else 20.0)
     else:
-        # ~180 steps/min for small at 128 px, 4-frame clips, progressive, on the 2-core CPU
-        # (3.1 steps/s measured on the demo), so the whole demo stays under 5 minutes.
+        # 2.5 minutes of training, calibrated to this machine (a slow day gets fewer steps,
+        # not a longer demo): with sampling, preprocessing, transfer and evaluation the
+        # whole demo takes about 3.5 minutes on 2 CPU cores.
         preset, size, frames, seconds = "small", 128, 4, 8.0
-        steps = int((minutes or 3) * 180)
-    click.echo(f"demo: {preset} preset, {size} px, {steps} training steps on "
-               f"{'cuda' if cuda else 'cpu'}; writing {out}/")
+        minutes = minutes or (None if steps else 2.5)
+    click.echo(f"demo: {preset} preset, {size} px, "
+               + (f"{steps} training steps" if steps else f"{minutes:g} minutes of training")
+               + f" on {'cuda' if cuda else 'cpu'}; writing {out}/")
     out.mkdir(parents=True, exist_ok=True)
     train_video, drive_video = out / "train.mp4", out / "drive.mp4"
     render = 2 * size
@@ -500,7 +514,10 @@ def demo(ctx, out_dir, quick, minutes, device) -> None:
 
         shutil.rmtree(run)
     ctx.invoke(train, data=(str(dataset),), progressive=True, preset=preset, size=size,
-               frames=frames, steps=steps, run_dir=str(run), device=device)
+               frames=frames, steps=steps, minutes=minutes, run_dir=str(run), device=device)
+    import yaml
+
+    steps = yaml.safe_load((run / "config.yaml").read_text())["steps"]   # what the budget gave
     result = out / "transfer.mp4"
     # Same figure, same camera: no normalisation is needed, and the true renders of
     # the driving motion are exactly what the result should look like.

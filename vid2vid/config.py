@@ -211,6 +211,9 @@ class TrainConfig:
     base_size: int = 0            # progressive start size; 0 = max(64, size / 4)
     frames: int = 8               # final frames per clip
     steps: int = 10000
+    minutes: float = 0.0          # wall-clock budget that set `steps` (0: steps were given)
+    schedule_steps: int = 0       # steps the schedule is laid out over; 0 = steps. An
+                                  # extended run keeps its old layout, then its last stage
     batch_size: int = 1
     progressive: bool = False
     temporal: bool = True         # False: per-frame baseline (no flow, warp or temporal D)
@@ -243,6 +246,8 @@ class TrainConfig:
             (self.size >= 16, "size must be >= 16"),
             (self.frames >= 1, "frames must be >= 1"),
             (self.steps >= 1, "steps must be >= 1"),
+            (self.minutes >= 0, "minutes must be >= 0"),
+            (0 <= self.schedule_steps <= self.steps, "schedule_steps must be in [0, steps]"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
             (self.max_stride >= 1, "max_stride must be >= 1"),
