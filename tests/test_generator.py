@@ -1,5 +1,7 @@
 """The generator (vid2vid.models.generator) on the tiny preset."""
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -173,3 +175,89 @@ def test_shape_errors(G, maps_shape, prev_shape, match):
     prev = None if prev_shape is None else torch.zeros(prev_shape)
     with pytest.raises(ValueError, match=match):
         G(torch.zeros(maps_shape), prev)
+
+
+# -- composition order (ModelConfig.compose) ------------------------------------------------
+
+def _hand_level(seed=0, size=4):
+    """A `_LevelOut` of hand-made pre-activations: fg = 1 in the left half, 0 on the right."""
+    from vid2vid.models.generator import _LevelOut
+
+    g = torch.Generator().manual_seed(seed)
+    def r(c):
+        return torch.randn(1, c, size, size, generator=g)
+    fg_logit = torch.full((1, 1, size, size), -100.0)
+    fg_logit[..., : size // 2] = 100.0  # sigmoid gives exactly 1 and 0 in float32
+    return _LevelOut(image_logit=r(3), fg_image_logit=r(3), fg_logit=fg_logit,
+                     feat_image=r(1), feat_fg=r(1), flow=r(2), mask_logit=r(1))
+
+
+def test_compose_after_is_the_vid2vid_formula_on_hand_made_tensors():
+    level = _hand_level()
+    level.fg_logit = torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(9))
+    past = torch.rand(1, 2, 3, 4, 4) * 2 - 1
+    image, h, fg, m, warped = Generator._compose(level, past, "after")
+    h_fg, h_bg = torch.tanh(level.fg_image_logit), torch.tanh(level.image_logit)
+    fg_ = torch.sigmoid(level.fg_logit)
+    m_ = torch.sigmoid(level.mask_logit)
+    w = warp(past[:, -1], level.flow)
+    torch.testing.assert_close(image, fg_ * h_fg + (1 - fg_) * ((1 - m_) * w + m_ * h_bg))
+    torch.testing.assert_close(h, fg_ * h_fg + (1 - fg_) * h_bg)
+    torch.testing.assert_close(warped, w)
+    torch.testing.assert_close(fg, fg_)
+    torch.testing.assert_close(m, m_)
+    inside, *_ = Generator._compose(level, past, "inside")
+    torch.testing.assert_close(inside, (1 - m_) * w + m_ * h)
+    assert (inside - image).abs().max() > 1e-3
+
+
+def test_compose_after_foreground_does_not_depend_on_the_previous_frame():
+    level = _hand_level(1)
+    past_a, past_b = torch.rand(1, 2, 3, 4, 4), -torch.rand(1, 2, 3, 4, 4)
+    a = Generator._compose(level, past_a, "after")[0]
+    b = Generator._compose(level, past_b, "after")[0]
+    assert torch.equal(a[..., :2], b[..., :2])  # fg = 1: the hallucinated foreground
+    assert (a[..., 2:] - b[..., 2:]).abs().min() > 1e-4  # background: the warped past
+    inside_a = Generator._compose(level, past_a, "inside")[0]
+    inside_b = Generator._compose(level, past_b, "inside")[0]
+    assert (inside_a[..., :2] - inside_b[..., :2]).abs().max() > 1e-3  # the ghost
+
+
+def _compose_generator(compose, levels):
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(ModelConfig.preset("tiny"), compose=compose)
+    return Generator(cfg, map_channels=C, levels=levels)
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_compose_after_at_every_level(levels):
+    after, inside = _compose_generator("after", levels), _compose_generator("inside", levels)
+    inside.load_state_dict(after.state_dict())  # the same networks, only the order differs
+    maps, prev = _inputs(12)
+    _, other = _inputs(13)
+    # First frames: no warp, so both orders give the hallucinated image.
+    torch.testing.assert_close(after(maps, None).image, inside(maps, None).image)
+    a = after(maps, prev)
+    assert (a.image - inside(maps, prev).image).abs().max() > 1e-4
+    # Foreground everywhere (fg head biased to +100 at the base level, whose fg logit the
+    # enhancers refine): no level's frame depends on the past frames any more.
+    with torch.no_grad():
+        for G in (after, inside):
+            G.levels[0].fg_head.bias[3] = 100.0
+    x, y = after(maps, prev), after(maps, other)
+    assert len(x.levels) == levels and bool((x.fg_mask == 1).all())
+    for xl, yl in zip(x.levels, y.levels):
+        torch.testing.assert_close(xl, yl, atol=0, rtol=0)
+    assert (inside(maps, prev).image - inside(maps, other).image).abs().max() > 1e-4
+    torch.testing.assert_close(x.hallucinated, inside(maps, prev).hallucinated)
+
+
+def test_compose_default_and_checkpoint_roundtrip():
+    assert ModelConfig().compose == "inside"
+    cfg = ModelConfig.from_dict(dataclasses.replace(ModelConfig.preset("tiny"),
+                                                    compose="after").to_dict())
+    assert cfg.compose == "after"
+    # A checkpoint written before the key existed rebuilds the old composition.
+    old = ModelConfig.preset("tiny").to_dict()
+    del old["compose"]
+    assert ModelConfig.from_dict(old).compose == "inside"

@@ -8,6 +8,7 @@ import torchvision
 
 from vid2vid import losses
 from vid2vid.models import DiscriminatorOutput
+from vid2vid.models import warp as warp_fn
 
 T = torch.tensor
 
@@ -150,3 +151,39 @@ def test_vgg_pretrained_without_cached_weights_warns_once(tmp_path, monkeypatch)
         warnings.simplefilter("error")
         assert losses.VGGPerceptualLoss.pretrained() is None  # silent the second time
     assert losses.vgg19_weights_path().parent == tmp_path / "checkpoints"
+
+
+def test_feature_matching_layer_sum_is_layers_times_mean():
+    g = torch.Generator().manual_seed(0)
+    real = [[torch.randn(2, 4, generator=g) for _ in range(3)] for _ in range(2)]
+    fake = [[torch.randn(2, 4, generator=g) for _ in range(3)] for _ in range(2)]
+    mean = losses.feature_matching_loss(real, fake)
+    assert losses.feature_matching_loss(real, fake, layer_sum=True).item() == pytest.approx(
+        3 * mean.item(), rel=1e-6)
+    # by hand, uneven layer counts: scale 0 (2 + 0), scale 1: 2 -> mean over scales 2
+    real = [[T([0.0, 0.0]), T([1.0])], [T([2.0])]]
+    fake = [[T([1.0, 3.0]), T([1.0])], [T([0.0])]]
+    assert losses.feature_matching_loss(real, fake, layer_sum=True).item() == pytest.approx(2.0)
+
+
+def test_temporal_consistency_loss_zero_for_an_exact_warp_and_masked_by_confidence():
+    torch.manual_seed(3)
+    prev = torch.rand(1, 3, 6, 8) * 2 - 1
+    flow = torch.zeros(1, 2, 6, 8)
+    flow[:, 0], flow[:, 1] = 0.5, -1.0
+    current = warp_fn(prev, flow)
+    full = torch.ones(1, 1, 6, 8)
+    assert losses.temporal_consistency_loss(current, prev, flow, full).item() == 0.0
+    other = torch.rand(1, 3, 6, 8) * 2 - 1
+    assert losses.temporal_consistency_loss(other, prev, flow, full).item() > 0.1
+    assert losses.temporal_consistency_loss(other, prev, flow, torch.zeros_like(full)).item() == 0
+    # Only where confident: other equals the warp on the left half.
+    left = full.clone()
+    left[..., 4:] = 0
+    mixed = torch.where(left.bool(), current, other)
+    assert losses.temporal_consistency_loss(mixed, prev, flow, left).item() == 0.0
+    # The previous frame is a target: no gradient reaches it, nor the flow.
+    p, f = prev.clone().requires_grad_(True), flow.clone().requires_grad_(True)
+    c = other.clone().requires_grad_(True)
+    losses.temporal_consistency_loss(c, p, f, full).backward()
+    assert p.grad is None and f.grad is None and c.grad.abs().sum() > 0

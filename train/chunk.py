@@ -13,9 +13,17 @@ the mouth of a talking head: the task's `part_boxes`), VGG19 perceptual (L1
 without VGG weights), flow L1 against the ground-truth flow weighted by how
 well that flow explains the real frames, warp loss (real previous frame
 warped by the predicted flow vs the real frame), occlusion-mask loss, and
-the foreground mask against the person mask. The generator's terms are
-computed with the discriminators frozen; the discriminators' on detached
-outputs, so one backward of the sum gives each side only its own gradients.
+the foreground mask against the person mask. Options closer to vid2vid,
+off by default (`LossWeights` documents each): temporal consistency of the
+generated frames (`warp_gen`), the warp loss weighted by the gt flow's
+confidence, the image losses on the hallucinated image h (`h_*`, and D_img
+learning h as a fake: `d_img_h`), feature matching summed over layers and
+for the temporal and face Ds (`t{s}_fm`, `face_fm`), and temporal-D groups
+that end inside the chunk. The generator's terms are computed with the
+discriminators frozen; the discriminators' on detached outputs, so one
+backward of the sum gives each side only its own gradients. D_img runs once
+on the real frames: its features serve feature matching (detached there) and
+its logits the discriminator's loss.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from vid2vid import losses
 from vid2vid.config import TrainConfig
 from vid2vid.crops import crop_and_resize
 from vid2vid.generate import frame_window, map_window
-from vid2vid.models import warp
+from vid2vid.models import DiscriminatorOutput, warp
 
 
 @dataclass
@@ -65,19 +73,51 @@ class Batch(NamedTuple):
     keypoints: torch.Tensor
 
 
+def temporal_windows(cfg: TrainConfig, c0: int, c1: int) -> list[tuple[int, tuple[int, ...]]]:
+    """(first frame, frame skips) of each temporal-D call for the chunk c0..c1-1.
+
+    "extended" (`loss.temporal_window`): one call on the frames from (K-1) *
+    max(skips) before the chunk on, every group of every skip in it, so for
+    the small skips some groups lie wholly in earlier (detached) chunks.
+    "chunk": one call per skip s on the frames from (K-1) * s before the
+    chunk on, so that every group ends inside the chunk (vid2vid's choice).
+    """
+    k, skips = cfg.model.temporal_frames, tuple(cfg.model.temporal_skips)
+    if cfg.loss.temporal_window == "extended":
+        return [(max(0, c0 - (k - 1) * max(skips)), skips)] if c1 >= k else []
+    windows = []
+    for s in skips:
+        w0 = max(0, c0 - (k - 1) * s)
+        if c1 - w0 > (k - 1) * s:  # at least one group fits
+            windows.append((w0, (s,)))
+    return windows
+
+
+def _select_frames(d: DiscriminatorOutput, b: int, n: int,
+                   keep: list[int]) -> DiscriminatorOutput:
+    """The rows of frames `keep` of a D output on [B * n] frames (b-major)."""
+    def pick(x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(0, (b, n))[:, keep].flatten(0, 1)
+    return DiscriminatorOutput([pick(lo) for lo in d.logits],
+                               [[pick(f) for f in fs] for fs in d.features])
+
+
 def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[torch.Tensor],
                  c0: int, c1: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Generates frames c0..c1-1 into `fakes`; returns (G loss terms, D loss terms).
 
     Call it under the run's autocast. `fakes` must hold the clip's outputs
     0..c0-1 (detached: earlier chunks are inputs, not paths for gradients).
+    A term whose weight is 0 is left out of the result.
     """
     G_step, D_img, D_tmp, D_face = nets.G_step, nets.D_img, nets.D_tmp, nets.D_face
     discriminators, vgg = nets.discriminators, nets.vgg
     maps, maps_list, reals, masks = batch.maps, batch.maps_list, batch.reals, batch.masks
     gt_flow, flow_valid = batch.gt_flow, batch.flow_valid
+    lw = cfg.loss
     device = reals.device
-    H, W = reals.shape[-2:]
+    B, H, W = reals.shape[0], *reals.shape[-2:]
+    n = c1 - c0
     outs = []
     terms: dict[str, torch.Tensor] = {}
     # -- generate the chunk, frame by frame ------------------------------
@@ -89,34 +129,56 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
     fake = torch.stack(fakes[c0:c1], 1)           # [B, n, 3, H, W]
     real = reals[:, c0:c1]
     m = maps[:, c0:c1]
+    # Frames generated in video mode, where h differs from the output (losses on h).
+    video = [i for i, o in enumerate(outs) if o.mask is not None]
+    use_h = bool(video) and (lw.hallucinated > 0 or lw.hallucinated_gan > 0)
+
+    # D_img on the real frames, once: its features are the feature-matching
+    # targets (detached there) and its logits the discriminator's real term.
+    discriminators.requires_grad_(True)
+    d_real = D_img(m.flatten(0, 1), real.flatten(0, 1))
 
     # -- generator losses (discriminators frozen) --------------------------
     discriminators.requires_grad_(False)
-    d_real = D_img(m.flatten(0, 1), real.flatten(0, 1))
     d_fake = D_img(m.flatten(0, 1), fake.flatten(0, 1))
-    terms["gan"] = cfg.loss.gan * losses.gan_g_loss(d_fake, cfg.gan_loss)
-    terms["fm"] = cfg.loss.feature_matching * losses.feature_matching_loss(
-        d_real, d_fake)
+    terms["gan"] = lw.gan * losses.gan_g_loss(d_fake, cfg.gan_loss)
+    terms["fm"] = lw.feature_matching * losses.feature_matching_loss(
+        d_real, d_fake, lw.fm_sum)
     if vgg is not None:
-        terms["vgg"] = cfg.loss.perceptual * vgg(fake.flatten(0, 1),
-                                                 real.flatten(0, 1))
+        terms["vgg"] = lw.perceptual * vgg(fake.flatten(0, 1),
+                                           real.flatten(0, 1))
     else:
-        terms["l1"] = cfg.loss.l1 * losses.l1_loss(fake, real)
+        terms["l1"] = lw.l1 * losses.l1_loss(fake, real)
     fg = torch.stack([o.fg_mask for o in outs], 1)
-    terms["fg"] = cfg.loss.fg_mask * losses.l1_loss(fg, masks[:, c0:c1])
+    terms["fg"] = lw.fg_mask * losses.l1_loss(fg, masks[:, c0:c1])
 
-    t_window = None
-    if D_tmp is not None and c1 >= cfg.model.temporal_frames:
-        span = (cfg.model.temporal_frames - 1) * max(cfg.model.temporal_skips)
-        w0 = max(0, c0 - span)
-        t_window = (w0, c1)
-        t_flows = gt_flow[:, w0:c1]
-        t_fake = D_tmp(torch.stack(fakes[w0:c1], 1), t_flows)
-        for s in t_fake:
-            terms[f"t{s}"] = cfg.loss.temporal_gan * losses.gan_g_loss(
-                t_fake[s], cfg.gan_loss)
+    # vid2vid's losses on the hallucinated image h itself (its fake_B_raw).
+    h_frames = h_maps = d_real_h = None
+    if use_h:
+        h_frames = torch.stack([outs[i].hallucinated for i in video], 1).flatten(0, 1)
+        h_real = real[:, video].flatten(0, 1)
+        h_maps = m[:, video].flatten(0, 1)
+        if lw.hallucinated > 0:
+            if vgg is not None:
+                terms["h_vgg"] = lw.hallucinated * lw.perceptual * vgg(h_frames, h_real)
+            else:
+                terms["h_l1"] = lw.hallucinated * lw.l1 * losses.l1_loss(h_frames, h_real)
+        if lw.hallucinated_gan > 0:
+            d_real_h = d_real if len(video) == n else _select_frames(d_real, B, n, video)
+            d_fake_h = D_img(h_maps, h_frames)
+            terms["h_gan"] = lw.hallucinated_gan * lw.gan * losses.gan_g_loss(
+                d_fake_h, cfg.gan_loss)
+            terms["h_fm"] = lw.hallucinated_gan * lw.feature_matching * \
+                losses.feature_matching_loss(d_real_h, d_fake_h, lw.fm_sum)
 
-    face_crops = None
+    t_windows = temporal_windows(cfg, c0, c1) if D_tmp is not None else []
+    t_fake: dict[int, DiscriminatorOutput] = {}
+    for w0, skips in t_windows:
+        t_fake.update(D_tmp(torch.stack(fakes[w0:c1], 1), gt_flow[:, w0:c1], skips))
+    for s in t_fake:
+        terms[f"t{s}"] = lw.temporal_gan * losses.gan_g_loss(t_fake[s], cfg.gan_loss)
+
+    face_crops = face_fake = None
     if D_face is not None:
         # Boxes from the loader's CPU keypoints: no device sync to find faces.
         kp = batch.keypoints[:, c0:c1].flatten(0, 1)
@@ -127,8 +189,8 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
                           crop)
             fake_faces = crop_and_resize(fake.flatten(0, 1)[face_crops[1]],
                                          face_crops[0], crop)
-            terms["face"] = cfg.loss.face_gan * losses.gan_g_loss(
-                D_face(fake_faces), cfg.gan_loss)
+            face_fake = D_face(fake_faces)
+            terms["face"] = lw.face_gan * losses.gan_g_loss(face_fake, cfg.gan_loss)
 
     for i, t in enumerate(range(c0, c1)):
         o = outs[i]
@@ -141,31 +203,45 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
         pred_conf = losses.flow_confidence(
             warp(real_prev, o.flow.detach()), real_t)
         add = {
-            "flow": cfg.loss.flow * losses.flow_loss(o.flow, gt_flow[:, t], gt_conf),
-            "warp": cfg.loss.warp * losses.warp_loss(real_prev, o.flow, real_t),
-            "mask": cfg.loss.mask * losses.occlusion_mask_loss(o.mask, pred_conf),
+            "flow": lw.flow * losses.flow_loss(o.flow, gt_flow[:, t], gt_conf),
+            "warp": lw.warp * losses.warp_loss(real_prev, o.flow, real_t,
+                                               gt_conf if lw.warp_masked else None),
+            "mask": lw.mask * losses.occlusion_mask_loss(o.mask, pred_conf),
         }
+        if lw.warp_generated > 0:
+            # vid2vid's G_Warp: the output against its own previous frame moved
+            # by the real motion (that frame a detached target, as in vid2vid).
+            add["warp_gen"] = lw.warp_generated * losses.temporal_consistency_loss(
+                o.image, fakes[t - 1], gt_flow[:, t], gt_conf)
         for k, v in add.items():
-            terms[k] = terms.get(k, 0) + v / (c1 - c0)
+            terms[k] = terms.get(k, 0) + v / n
 
     # -- discriminator losses on the detached outputs ----------------------
     discriminators.requires_grad_(True)
     fake_d = fake.detach()
     d_terms = {"d_img": losses.gan_d_loss(
-        D_img(m.flatten(0, 1), real.flatten(0, 1)),
-        D_img(m.flatten(0, 1), fake_d.flatten(0, 1)), cfg.gan_loss)}
-    if t_window is not None:
-        w0, w1 = t_window
-        t_flows = gt_flow[:, w0:w1]
-        t_real = D_tmp(reals[:, w0:w1], t_flows)
-        t_fake = D_tmp(torch.stack([f.detach() for f in fakes[w0:w1]], 1), t_flows)
-        for s in t_fake:
-            d_terms[f"d_t{s}"] = losses.gan_d_loss(t_real[s], t_fake[s],
-                                                   cfg.gan_loss)
+        d_real, D_img(m.flatten(0, 1), fake_d.flatten(0, 1)), cfg.gan_loss)}
+    if d_real_h is not None:
+        # As vid2vid: D_img learns h as a fake too (its real term counted again).
+        d_terms["d_img_h"] = losses.gan_d_loss(
+            d_real_h, D_img(h_maps, h_frames.detach()), cfg.gan_loss)
+    for w0, skips in t_windows:
+        t_flows = gt_flow[:, w0:c1]
+        t_real = D_tmp(reals[:, w0:c1], t_flows, skips)
+        t_fake_d = D_tmp(torch.stack([f.detach() for f in fakes[w0:c1]], 1), t_flows, skips)
+        for s in t_fake_d:
+            d_terms[f"d_t{s}"] = losses.gan_d_loss(t_real[s], t_fake_d[s], cfg.gan_loss)
+            if lw.temporal_feature_matching > 0:
+                # G side: t_fake[s] came from the frozen D; the real features are detached.
+                terms[f"t{s}_fm"] = lw.temporal_feature_matching * \
+                    losses.feature_matching_loss(t_real[s], t_fake[s], lw.fm_sum)
     if face_crops is not None:
         boxes_ok, idx, crop = face_crops
         real_faces = crop_and_resize(real.flatten(0, 1)[idx], boxes_ok, crop)
         fake_faces = crop_and_resize(fake_d.flatten(0, 1)[idx], boxes_ok, crop)
-        d_terms["d_face"] = losses.gan_d_loss(D_face(real_faces), D_face(fake_faces),
-                                              cfg.gan_loss)
+        face_real = D_face(real_faces)
+        d_terms["d_face"] = losses.gan_d_loss(face_real, D_face(fake_faces), cfg.gan_loss)
+        if lw.face_feature_matching > 0:
+            terms["face_fm"] = lw.face_feature_matching * losses.feature_matching_loss(
+                face_real, face_fake, lw.fm_sum)
     return terms, d_terms

@@ -36,6 +36,12 @@ class ModelConfig:
         n_enhancer_blocks: residual blocks per branch in each enhancer level.
         flow_multiplier: pixels per unit of the flow head at the base level;
             level l uses flow_multiplier * 2**l (same motion, finer pixels).
+        compose: where the foreground mask fg enters the frame, at every level.
+            "inside": x = (1 - m) * warp(x_prev, w) + m * h with h = fg * h_fg
+            + (1 - fg) * h_bg, so where m is near 0 the foreground is copied
+            from the previous frame too. "after": x = fg * h_fg + (1 - fg) *
+            ((1 - m) * warp(x_prev, w) + m * h_bg), the foreground always
+            hallucinated. vid2vid: "after" (`CompositeGenerator.forward`).
 
     Discriminators (see `vid2vid.models.discriminators`):
         ndf: first-layer width of the image and temporal PatchGANs.
@@ -57,6 +63,7 @@ class ModelConfig:
     n_fg_blocks: int = 2
     n_enhancer_blocks: int = 2
     flow_multiplier: float = 20.0
+    compose: Literal["inside", "after"] = "inside"
 
     ndf: int = 32
     d_layers: int = 3
@@ -89,6 +96,10 @@ class ModelConfig:
         if self.temporal_frames < 2:
             raise UserError(
                 f"model config: temporal_frames must be >= 2, got {self.temporal_frames}"
+            )
+        if self.compose not in ("inside", "after"):
+            raise UserError(
+                f"model config: compose must be 'inside' or 'after', got {self.compose!r}"
             )
         skips = self.temporal_skips
         if not skips or any(s < 1 for s in skips) or len(set(skips)) != len(skips):
@@ -184,9 +195,37 @@ class AugmentConfig:
     drop_limb: float = 0.05     # each limb, each hand and the face dropped with this chance
 
 
+TemporalWindow = Literal["extended", "chunk"]
+
+
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the generator's loss terms (the discriminators' GAN losses have weight 1)."""
+    """Weights of the generator's loss terms (the discriminators' GAN losses have weight 1).
+
+    Options that follow vid2vid more closely; each default keeps the objective
+    as it was before the option existed (`train/chunk.py` implements them):
+        warp_generated: temporal consistency of the output, L1(x_t,
+            warp(x_{t-1}, gt flow)) weighted by the gt flow's confidence, the
+            warped frame a target (detached). vid2vid: G_Warp, weight 10.
+        warp_masked: weight the real-frame `warp` loss by the gt flow's
+            confidence. vid2vid: yes (F_Warp uses conf_ref).
+        hallucinated: multiplier of the reconstruction loss (VGG or L1) applied
+            to the hallucinated image h as well (video-mode frames). vid2vid: 1.
+        hallucinated_gan: multiplier of the image GAN and feature-matching
+            losses applied to h; D_img then also learns h as a fake. vid2vid: 1.
+        fm_sum: sum feature matching over D layers (False: mean, 1/(d_layers
+            + 1) of the sum). vid2vid: 4/(n_layers_D + 1) x the sum, i.e. the
+            sum at its n_layers_D = 3.
+        temporal_feature_matching: feature matching of each temporal D (frame
+            skip). vid2vid: 10 (lambda_feat).
+        face_feature_matching: feature matching of the face D. vid2vid: 20
+            (lambda_feat x its face weight 2).
+        temporal_window: "extended": the temporal D sees every group of the
+            frames from (K-1) * max(skips) before the chunk on; "chunk": per
+            skip, only groups whose last frame is in this chunk (earlier
+            frames only as context). vid2vid: "chunk", with only every K-th
+            group end (`get_skipped_frames` in its train.py).
+    """
 
     gan: float = 1.0              # image D
     temporal_gan: float = 1.0     # temporal D, per frame skip
@@ -198,6 +237,19 @@ class LossWeights:
     warp: float = 10.0            # real previous frame warped by the predicted flow
     mask: float = 1.0             # occlusion mask vs flow confidence
     fg_mask: float = 1.0          # foreground mask vs the person mask
+    warp_generated: float = 0.0
+    warp_masked: bool = False
+    hallucinated: float = 0.0
+    hallucinated_gan: float = 0.0
+    fm_sum: bool = False
+    temporal_feature_matching: float = 0.0
+    face_feature_matching: float = 0.0
+    temporal_window: TemporalWindow = "extended"
+
+    def __post_init__(self) -> None:
+        if self.temporal_window not in ("extended", "chunk"):
+            raise UserError("train config: loss.temporal_window must be 'extended' or "
+                            f"'chunk', got {self.temporal_window!r}")
 
 
 @dataclass(frozen=True)

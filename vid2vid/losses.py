@@ -33,6 +33,7 @@ __all__ = [
     "l1_loss",
     "flow_loss",
     "warp_loss",
+    "temporal_consistency_loss",
     "flow_confidence",
     "occlusion_mask_loss",
     "VGGPerceptualLoss",
@@ -94,9 +95,10 @@ def gan_g_loss(fake: Logits, kind: GanKind = "hinge") -> Tensor:
     return total / len(fakes)
 
 
-def feature_matching_loss(real: Features, fake: Features) -> Tensor:
+def feature_matching_loss(real: Features, fake: Features, layer_sum: bool = False) -> Tensor:
     """L1 between the D features of fake and real frames (real detached), the
-    mean over layers, then over scales (all layers weighted equally)."""
+    mean over layers (the sum with `layer_sum`, as pix2pixHD and vid2vid),
+    then the mean over scales; all layers weighted equally."""
     rf = real.features if isinstance(real, DiscriminatorOutput) else real
     ff = fake.features if isinstance(fake, DiscriminatorOutput) else fake
     if len(rf) != len(ff) or not rf:
@@ -106,7 +108,7 @@ def feature_matching_loss(real: Features, fake: Features) -> Tensor:
         if len(r_layers) != len(f_layers):
             raise ValueError("feature_matching_loss: real and fake have different layer counts")
         scale = sum(F.l1_loss(f.float(), r.detach().float()) for r, f in zip(r_layers, f_layers))
-        total = total + scale / len(r_layers)
+        total = total + (scale if layer_sum else scale / len(r_layers))
     return total / len(rf)
 
 
@@ -159,6 +161,27 @@ def warp_loss(prev: Tensor, flow: Tensor, current: Tensor, mask: Optional[Tensor
         - mask: [B, 1, H, W] or None
     """
     return l1_loss(warp(prev, flow), current, mask)
+
+
+def temporal_consistency_loss(current: Tensor, prev: Tensor, flow: Tensor,
+                              confidence: Optional[Tensor] = None) -> Tensor:
+    """vid2vid's G_Warp: L1 between the generated frame `current` and the previous
+    generated frame warped by the ground-truth flow, weighted by that flow's
+    confidence (area-normalised).
+
+    The warped frame is a target (detached), as in vid2vid: the loss pulls x_t
+    toward the motion-compensated past and never drags x_{t-1} toward x_t,
+    which would couple each frame backwards to its successor (and, within a
+    BPTT chunk, reach the earlier frame's own generation).
+
+    Shape:
+        - current, prev: [B, 3, H, W]
+        - flow: [B, 2, H, W], ground truth t -> t-1 in pixels
+        - confidence: [B, 1, H, W] in [0, 1] or None
+    """
+    with torch.no_grad():
+        target = warp(prev.detach(), flow.detach())
+    return l1_loss(current, target, confidence)
 
 
 def flow_confidence(warped: Tensor, target: Tensor) -> Tensor:

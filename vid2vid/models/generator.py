@@ -6,7 +6,15 @@ the two previous output frames x_{t-2}, x_{t-1}, and predicts
     h_t   hallucinated frame    h = fg * h_fg + (1 - fg) * h_bg
     w_t   backward flow t -> t-1, in pixels
     m_t   occlusion mask in [0, 1] (1 = hallucinate, 0 = copy the warped past)
-    x_t = (1 - m_t) * warp(x_{t-1}, w_t) + m_t * h_t
+    x_t = (1 - m_t) * warp(x_{t-1}, w_t) + m_t * h_t          (compose "inside")
+    x_t = fg * h_fg + (1 - fg) * ((1 - m_t) * warp(x_{t-1}, w_t) + m_t * h_bg)
+                                                              (compose "after")
+
+`ModelConfig.compose` chooses where the foreground mask enters. "inside"
+blends it into h, so where m is near 0 the person too is copied from the
+previous frame (a ghost once it moves); "after" (vid2vid's order) lays the
+hallucinated foreground over the warp blend, so the foreground never comes
+from the past. Both use the same networks and weights.
 
 Structure of one level (the base level; `grow()` adds enhancer levels):
 
@@ -347,7 +355,7 @@ class Generator(nn.Module):
                 None if past is None else past.flatten(1, 2),
                 level,
             )
-            result = self._compose(level, past)
+            result = self._compose(level, past, self.cfg.compose)
             images.append(result[0])
         image, hallucinated, fg_mask, mask, warped = result
         assert level is not None
@@ -357,15 +365,22 @@ class Generator(nn.Module):
         )
 
     @staticmethod
-    def _compose(level: _LevelOut, past: Optional[Tensor]) -> tuple:
+    def _compose(level: _LevelOut, past: Optional[Tensor], mode: str = "inside") -> tuple:
+        """(image, hallucinated, fg, mask, warped) of one level; `mode` is
+        `ModelConfig.compose`. Image mode (no past) gives image = h in both."""
         fg = torch.sigmoid(level.fg_logit)
-        h = fg * torch.tanh(level.fg_image_logit) + (1 - fg) * torch.tanh(level.image_logit)
+        h_fg, h_bg = torch.tanh(level.fg_image_logit), torch.tanh(level.image_logit)
+        h = fg * h_fg + (1 - fg) * h_bg
         if past is None:
             return h, h, fg, None, None
         assert level.flow is not None and level.mask_logit is not None
         mask = torch.sigmoid(level.mask_logit)
         warped = _like(warp(past[:, -1], level.flow), h)
-        return (1 - mask) * warped + mask * h, h, fg, mask, warped
+        if mode == "after":  # vid2vid: the foreground is laid over the warp blend
+            image = fg * h_fg + (1 - fg) * ((1 - mask) * warped + mask * h_bg)
+        else:
+            image = (1 - mask) * warped + mask * h
+        return image, h, fg, mask, warped
 
     def _check_inputs(self, maps: Tensor, prev_frames: PrevFrames) -> list[Optional[Tensor]]:
         """Validate shapes; return the past frames for every level (coarsest first)."""
