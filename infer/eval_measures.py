@@ -6,7 +6,9 @@ retrieval baseline's look-up (nearest training frame by pose, by face
 landmarks, by label map), and the consistency detector run on every frame
 (body pose found again, face landmarks found again, none for scenes). The
 frame loop in `infer.evaluate` asks only these, so it reads the same for all
-tasks; `MEASURES` is the one place a task picks its class.
+tasks; `MEASURES` is the one place a task picks its class. `thirds` and
+`drift_table` summarise any method's per-frame values over the start and the
+end of a generated sequence, whatever the task.
 """
 
 from __future__ import annotations
@@ -39,6 +41,25 @@ POSE_COLUMNS = {
 def nanmean(values: list[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else math.nan
+
+
+def thirds(positions: list[int]) -> tuple[list[int], list[int]]:
+    """The first and the last third (`len // 3` items each) of one sequence's frames;
+    both empty when it has fewer than 3."""
+    n = len(positions) // 3
+    return (positions[:n], positions[len(positions) - n:]) if n else ([], [])
+
+
+def drift_table(series: dict[str, list[float]], first: list[int], last: list[int]
+                ) -> dict[str, dict[str, float]]:
+    """Per metric: its NaN-aware mean over the frames at positions `first` and at `last`,
+    and "drift", first minus last (positive: worse at the end, for PSNR and SSIM)."""
+    out = {}
+    for name, values in series.items():
+        a = nanmean([values[i] for i in first])
+        b = nanmean([values[i] for i in last])
+        out[name] = {"first third": a, "last third": b, "drift": a - b}
+    return out
 
 
 Nearest = Callable[[int, Clip], "int | None"]   # (frame number, its clip) -> training frame

@@ -1,8 +1,18 @@
 """`vid2vid evaluate RUN`: the quality protocol of DESIGN.md section 8.
 
 Self-reenactment on the run's held-out frames (the last share of each
-training video, as the run recorded them in config.yaml `holdout_frames`):
-each held-out frame is generated from its own conditioning (the run's task,
+training video, as the run recorded them in config.yaml `holdout_frames`),
+less the first `gap` of them: the frames just after the last training frame
+are nearly the training frames themselves in a slow scene, so they would
+flatter retrieval and a model that memorised. The default gap, 8 frames
+(a third of a second at 25 fps), is fixed rather than derived from the run so
+that ablations (another `max_stride`, another clip length) are scored on the
+same frames; it is longer than any stretch of frames the model learns to
+relate at the default settings (the generator's two previous frames at the
+largest clip stride, 2: 4 frames; the temporal discriminator's 3 frames at
+skip 3: 7 frames). A video with fewer than 16 held-out frames gets half of
+them as its gap (a note says so); a gap passed explicitly must fit. Each
+evaluated frame is generated from its own conditioning (the run's task,
 `vid2vid.tasks`: a pose, a face sketch with background edges, or a label map)
 with the run's G_ema, autoregressively (frame 0 of the range in image mode; a
 run trained with `--no-temporal` in image mode throughout), at the
@@ -30,9 +40,13 @@ each on the full frame and on the task's focus region, grown by 10 % of its
 size: pose, the person's box (the driving pose's keypoints; columns "...
 person"); face, the box of the driving face landmarks ("... face"); labels,
 the box of the foreground classes' mask, seg/ ("... foreground"), the whole
-frame where there is no foreground:
+frame where there is no foreground. PSNR and SSIM also on the background
+alone ("... background"): the pixels outside the real frame's seg/ mask (the
+person, the face, or the foreground classes) grown by 2 % of the frame's
+shorter side, so the person's edge does not count; a still background must
+stay where it is:
 - psnr: dB, capped at 100 (identical frames);
-- ssim: kornia's 11x11 Gaussian SSIM;
+- ssim: kornia's 11x11 Gaussian SSIM (its map computed on the whole frame);
 - warp_error: flicker; mean squared difference between frame t and frame t-1
   warped by the *real* video's backward flow, over the pixels the occlusion
   check keeps (valid flow, inside the frame, real frames consistent there).
@@ -51,13 +65,23 @@ frame where there is no foreground:
   inter-ocular distance (`infer.face_align.landmark_consistency`).
   labels: none; no detector reads a label map back from a frame.
 
+Drift (a second table, eval.json `drift`): PSNR and SSIM, whole frame and
+background, averaged over the first third and over the last third of each
+video's evaluated frames (one continuous generated sequence per video: the
+generator is never reset inside a video), and their difference, first minus
+last: positive when quality falls as errors accumulate. Rows: the model, the
+baseline, and retrieval, whose drift is the part that comes from the data (the
+later frames lie further from the training frames); none for the real video.
+A video with fewer than 3 evaluated frames has no thirds.
+
 The per-task parts (focus region, retrieval index, consistency) sit behind
 one small object per task (`_MEASURES`), so the frame loop is the same for
 all three.
 
-Writes into RUN (or `--out`): eval.json (the task, the table, per-frame values,
-frame numbers, settings), eval_compare.mp4 (real | model [| baseline] |
-retrieval, side by side) and report.html (table, per-frame plots, the video
+Writes into RUN (or `--out`): eval.json (the task, the table, the drift table,
+per-frame values, frame numbers, the gap and each video's evaluated range and
+thirds, settings), eval_compare.mp4 (real | model [| baseline] | retrieval,
+side by side) and report.html (both tables, per-frame plots, the video
 embedded). Memory stays flat: one frame per method is held, plus a few numbers
 and a pose or face (1.6 KB) per frame and method; a labels run also holds the
 training frames' label maps at model size for retrieval.
@@ -76,7 +100,8 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
-from infer.eval_measures import BOX_MARGIN, MEASURES, POSE_COLUMNS, Measures, nanmean
+from infer.eval_measures import (BOX_MARGIN, MEASURES, POSE_COLUMNS, Measures, drift_table,
+                                 nanmean, thirds)
 from infer.report import write_report
 from infer.trained import TrainedGenerator, load_trained, resolve_device
 from infer.transfer import dataset_root
@@ -89,20 +114,27 @@ from vid2vid.runs import CONFIG, read_run_config
 from vid2vid.tasks import Task, task_of_dataset
 from vid2vid.video_writer import VideoWriter, side_by_side
 
-__all__ = ["evaluate", "EvalResult", "COLUMNS", "image_columns"]
+__all__ = ["evaluate", "EvalResult", "COLUMNS", "DEFAULT_GAP", "image_columns"]
 
 Split = Literal["holdout", "train"]
 OCCLUSION_THRESHOLD = 0.1
+DEFAULT_GAP = 8            # frames between the last training frame and the first evaluated
+BACKGROUND_GROW = 0.02     # the person mask grows by this share of the shorter side
 _IMAGE_KEYS = ("psnr", "ssim", "warp_error")
 _IMAGE_NAMES = {"psnr": "PSNR dB", "ssim": "SSIM", "warp_error": "warp error"}
+_BACKGROUND = ("psnr", "ssim")        # warp error already ignores what the flow cannot follow
+_DRIFT_KEYS = ("psnr", "ssim", "psnr_background", "ssim_background")
 
 
 def image_columns(region: str) -> dict[str, str]:
-    """Per-frame key -> table column of the image metrics, full frame and focus region."""
+    """Per-frame key -> table column of the image metrics: full frame, focus region and
+    (PSNR, SSIM) background."""
     out = {}
     for key in _IMAGE_KEYS:
         out[key] = _IMAGE_NAMES[key]
         out[f"{key}_{region}"] = f"{_IMAGE_NAMES[key]} {region}"
+        if key in _BACKGROUND:
+            out[f"{key}_background"] = f"{_IMAGE_NAMES[key]} background"
     return out
 
 
@@ -133,9 +165,10 @@ class _Method:
 class _Video:
     root: Path
     index: VideoIndex          # train_frames = first held-out frame
-    frames: tuple[int, ...]    # the frames evaluated
+    frames: tuple[int, ...]    # the frames evaluated: held out, after the gap
     has_flow: bool
     fps: float
+    gap: int = 0               # held-out frames skipped before frames[0]
 
 
 @dataclass
@@ -147,20 +180,35 @@ class EvalResult:
     frames: int
     seconds: float
     columns: dict[str, str] = field(default_factory=lambda: dict(COLUMNS))
+    # method -> metric -> {"first third", "last third", "drift"}
+    drift: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def format_table(self) -> str:
-        cols = list(self.columns.values())
-        width = max(len(m) for m in self.table)
-        head = " " * width + "".join(f"  {c:>{max(len(c), 8)}}" for c in cols)
-        lines = [head]
-        for method, row in self.table.items():
-            cells = []
-            for c in cols:
-                v = row.get(c)
-                text = "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
-                cells.append(f"  {text:>{max(len(c), 8)}}")
-            lines.append(f"{method:<{width}}" + "".join(cells))
-        return "\n".join(lines)
+        """The metrics table, then the drift table (one row per method and metric)."""
+        text = _format(self.table, list(self.columns.values()))
+        if self.drift:
+            text += "\n\ndrift: first vs last third of the evaluated frames\n" + _format(
+                _drift_rows(self.drift), ["first third", "last third", "drift"])
+        return text
+
+
+def _format(table: dict[str, dict[str, float]], cols: list[str]) -> str:
+    width = max(len(m) for m in table)
+    lines = [" " * width + "".join(f"  {c:>{max(len(c), 8)}}" for c in cols)]
+    for method, row in table.items():
+        cells = []
+        for c in cols:
+            v = row.get(c)
+            text = "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+            cells.append(f"  {text:>{max(len(c), 8)}}")
+        lines.append(f"{method:<{width}}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def _drift_rows(drift: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """method -> metric -> values  ->  "method, metric" -> values (the printed and HTML rows)."""
+    return {f"{method}, {metric}": values for method, row in drift.items()
+            for metric, values in row.items()}
 
 
 def _json_safe(x):
@@ -190,8 +238,23 @@ def _run_dir(run: Path) -> Path:
     return run.parent if run.is_file() else run
 
 
-def _videos(run_dir: Path, cfg: dict, data: str | None, split: Split, task: Task
-            ) -> tuple[list[_Video], list[str]]:
+def _gap(root: Path, requested: int | None, held_out: int) -> tuple[int, str | None]:
+    """The gap before a video's evaluated frames, and a note when the default was shortened."""
+    if requested is None:
+        gap = min(DEFAULT_GAP, held_out // 2)
+        if gap < DEFAULT_GAP:
+            return gap, (f"{root} has only {held_out} held-out frames: the gap after its last "
+                         f"training frame is {gap} frames, not {DEFAULT_GAP} (train with a "
+                         f"larger holdout share for the full gap)")
+        return gap, None
+    if requested >= held_out:
+        raise UserError(f"{root}: a gap of {requested} frames leaves none of its {held_out} "
+                        f"held-out frames to evaluate; pass a gap below {held_out}")
+    return requested, None
+
+
+def _videos(run_dir: Path, cfg: dict, data: str | None, split: Split, task: Task,
+            gap: int | None = None) -> tuple[list[_Video], list[str]]:
     """The datasets to evaluate and the frames of each; notes for the report."""
     notes = []
     recorded = {str(Path(k)): v for k, v in (cfg.get("holdout_frames") or {}).items()}
@@ -225,7 +288,11 @@ def _videos(run_dir: Path, cfg: dict, data: str | None, split: Split, task: Task
         if first < 1:
             raise UserError(f"{root}: the run has no training frames to retrieve from "
                             f"(held-out range starts at frame {first})")
-        frames = range(first, stop) if split == "holdout" else range(0, first)
+        skip = 0
+        if split == "holdout" and stop > first:
+            skip, note = _gap(root, gap, stop - first)
+            notes += [note] if note else []
+        frames = range(first + skip, stop) if split == "holdout" else range(0, first)
         if len(frames) == 0:
             raise UserError(f"{root}: no held-out frames in {run_dir} (holdout "
                             f"{cfg.get('holdout')}); evaluate on --split train, or train with "
@@ -235,14 +302,14 @@ def _videos(run_dir: Path, cfg: dict, data: str | None, split: Split, task: Task
             notes.append(f"{root} has no optical flow (preprocessed with --no-flow): no warp "
                          "error")
         videos.append(_Video(root, replace(index, train_frames=first), tuple(frames),
-                             has_flow, float(meta.get("fps") or 25.0)))
+                             has_flow, float(meta.get("fps") or 25.0), skip))
     return videos, notes
 
 
 def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | None = None,
              max_frames: int | None = None, device: str = "auto", out: str | Path | None = None,
              split: Split = "holdout", progress: bool = True,
-             detector: Callable | None = None) -> EvalResult:
+             detector: Callable | None = None, gap: int | None = None) -> EvalResult:
     """Runs the protocol (module docstring) and writes eval.json, eval_compare.mp4, report.html.
 
     Args:
@@ -260,18 +327,23 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
             mediapipe); face: RGB uint8 frame -> `[70, 3]` landmarks in its pixels,
             zeros when no face is found (default `FaceRedetector`, mediapipe);
             labels: unused.
+        gap: held-out frames left out after the last training frame (default
+            `DEFAULT_GAP`, halved for a video with fewer than twice as many held-out
+            frames); unused with split "train".
     """
     t0 = time.time()
     if split not in ("holdout", "train"):
         raise UserError(f"--split must be holdout or train, got {split!r}")
     if max_frames is not None and max_frames < 1:
         raise UserError(f"--max-frames must be at least 1, got {max_frames}")
+    if gap is not None and gap < 0:
+        raise UserError(f"--gap must be at least 0 frames, got {gap}")
     run_dir = _run_dir(Path(run))
     cfg = read_run_config(run_dir)
     dev = resolve_device(device)
     model: TrainedGenerator = load_trained(Path(run), dev)
     h, w = model.frame_size
-    videos, notes = _videos(run_dir, cfg, data, split, model.task)
+    videos, notes = _videos(run_dir, cfg, data, split, model.task, gap)
 
     other: TrainedGenerator | None = None
     other_name = None
@@ -314,6 +386,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
     measures: Measures = MEASURES[model.task.name](model.task, detector)
     region = measures.region
     columns = {**image_columns(region), **measures.columns}
+    grow = max(1, round(BACKGROUND_GROW * min(h, w)))
     bar = tqdm(total=total, unit="frame", desc="evaluating", disable=not progress,
                dynamic_ncols=True, mininterval=0.5)
     done = 0
@@ -341,6 +414,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
                     real = (clip.frames[-1:] + 1) / 2
                     maps = clip.maps[-1:]
                     box_t = measures.focus(clip, (h, w))
+                    background = metrics.background_mask(clip.masks[-1:], grow)
                     flow = mask = None
                     if pair:
                         flow = clip.flow[-1:]
@@ -363,8 +437,12 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
                         if name != _REAL:
                             m.add("psnr", metrics.psnr(img, real)[0])
                             m.add(f"psnr_{region}", metrics.psnr(img, real, box_t)[0])
+                            m.add("psnr_background",
+                                  metrics.psnr(img, real, mask=background)[0])
                             m.add("ssim", metrics.ssim(img, real)[0])
                             m.add(f"ssim_{region}", metrics.ssim(img, real, box_t)[0])
+                            m.add("ssim_background",
+                                  metrics.ssim(img, real, mask=background)[0])
                         if flow is not None and m.prev is not None:
                             m.add("warp_error", metrics.warp_error(img, m.prev, flow, mask)[0])
                             m.add(f"warp_error_{region}",
@@ -405,6 +483,21 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
                        for key, column in columns.items() if key in m.values}
         per_frame[name] = {k: m.values[k] for k in columns if k in m.values}
 
+    # Drift: each video's first and last third of its evaluated frames, pooled over videos.
+    spans = [thirds([i for i, (vv, _) in enumerate(frame_ids) if vv == v])
+             for v in range(len(videos))]
+    first = [i for a, _ in spans for i in a]
+    last = [i for _, b in spans for i in b]
+    drift = {name: drift_table({columns[k]: per_frame[name][k] for k in _DRIFT_KEYS},
+                               first, last)
+             for name in names if name != _REAL}
+    if not first:
+        notes.append("no drift: every video has fewer than 3 evaluated frames")
+
+    def frame_range(positions: list[int]) -> list[int] | None:
+        return [frame_ids[positions[0]][1], frame_ids[positions[-1]][1] + 1] if positions \
+            else None
+
     notes = notes + list(measures.notes)
     seconds = time.time() - t0
     record = {
@@ -416,19 +509,27 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
             "run": str(other.run_dir), "checkpoint": str(other.checkpoint), "step": other.step,
             "temporal": other.temporal, "row": other_name},
         "split": split,
+        "gap": (DEFAULT_GAP if gap is None else gap) if split == "holdout" else None,
         "data": [{"dataset": str(v.root), "first_held_out": v.index.train_frames,
+                  "last_training_frame": v.index.train_frames - 1, "gap": v.gap,
                   "frames": [v.frames[0], v.frames[-1] + 1],
-                  "evaluated": sum(1 for f in frame_ids if f[0] == i)}
+                  "evaluated": sum(1 for f in frame_ids if f[0] == i),
+                  "first_third": frame_range(spans[i][0]),
+                  "last_third": frame_range(spans[i][1])}
                  for i, v in enumerate(videos)],
         "frame_size": [h, w],
         "frames": done,
         "device": str(dev),
         "settings": {
             "psnr_cap_db": metrics.MAX_PSNR_DB, "ssim_window": 11, "box_margin": BOX_MARGIN,
-            "occlusion_threshold": OCCLUSION_THRESHOLD, **measures.settings(),
+            "occlusion_threshold": OCCLUSION_THRESHOLD,
+            "background": f"outside the real frame's seg/ mask grown by {grow} px "
+                          f"({BACKGROUND_GROW:g} of the shorter side)",
+            "background_grow_px": grow, **measures.settings(),
         },
         "columns": columns,
         "table": table,
+        "drift": drift,
         "per_frame": {"frame": frame_ids, **per_frame},
         "notes": notes,
         "seconds": round(seconds, 2),
@@ -446,12 +547,19 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
     text = (f"run {run_dir} ({model.task.name} task, checkpoint {model.checkpoint.name}, "
             f"step {model.step}); "
             f"{done} {'held-out' if split == 'holdout' else 'training'} frames of "
-            + ", ".join(str(v.root) for v in videos) + f" at {h}x{w}"
+            + ", ".join(f"{v.root} (frames {v.frames[0]}-{v.frames[-1]}"
+                        + (f", a gap of {v.gap} after the last training frame, "
+                           f"{v.index.train_frames - 1}" if split == "holdout" else "") + ")"
+                        for v in videos)
+            + f" at {h}x{w}"
             + (f"; baseline {other.run_dir}" if other else "")
             + ("; " + "; ".join(notes) if notes else ""))
-    report_path = write_report(out_dir / "report.html", table, plots, {caption: video_path},
-                               title=f"vid2vid evaluation: {run_dir.name}", notes=text)
-    return EvalResult(table, json_path, report_path, video_path, done, seconds, columns)
+    report_path = write_report(
+        out_dir / "report.html", table, plots, {caption: video_path},
+        title=f"vid2vid evaluation: {run_dir.name}", notes=text,
+        tables={"Drift: first vs last third of the evaluated frames (drift = first - last)":
+                _drift_rows(drift)})
+    return EvalResult(table, json_path, report_path, video_path, done, seconds, columns, drift)
 
 
 def compare_to_reference(generated: Path, reference: Path) -> dict:

@@ -4,6 +4,8 @@ What it holds, top to bottom:
 
 - the metrics table: one row per method ("model", "retrieval baseline",
   another run, the real video's own warp error...), one column per metric;
+- further tables under their own headings (evaluate's drift table: first vs
+  last third of the held-out frames);
 - per-frame plots, inline SVG polylines drawn here (no plotting library); a
   NaN or infinite value breaks the line rather than squashing the scale;
 - the side-by-side videos (real | generated | baseline), embedded as base64
@@ -69,7 +71,8 @@ def _fmt(value) -> str:
     return f"{v:.4g}"
 
 
-def _table(metrics_table: Mapping[str, Mapping[str, float]]) -> str:
+def _table(metrics_table: Mapping[str, Mapping[str, float]], table_id: str = "metrics",
+           corner: str = "method") -> str:
     columns: list[str] = []
     for row in metrics_table.values():
         for key in row:
@@ -80,7 +83,8 @@ def _table(metrics_table: Mapping[str, Mapping[str, float]]) -> str:
     for method, row in metrics_table.items():
         cells = "".join(f'<td class="num">{_fmt(row.get(c))}</td>' for c in columns)
         rows.append(f"<tr><th>{html.escape(method)}</th>{cells}</tr>")
-    return (f'<table class="metrics" id="metrics"><thead><tr><th>method</th>{head}</tr></thead>'
+    return (f'<table class="metrics" id="{html.escape(table_id)}"><thead><tr>'
+            f'<th>{html.escape(corner)}</th>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
@@ -159,7 +163,8 @@ def _video(label: str, path: Path, report_dir: Path, max_embed_bytes: int) -> st
 def write_report(path: str | Path, metrics_table: Mapping[str, Mapping[str, float]],
                  per_frame: Mapping[str, Sequence[float] | Mapping[str, Sequence[float]]],
                  videos: Mapping[str, str | Path], title: str = "vid2vid evaluation",
-                 notes: str | None = None, max_embed_bytes: int = MAX_EMBED_BYTES) -> Path:
+                 notes: str | None = None, max_embed_bytes: int = MAX_EMBED_BYTES,
+                 tables: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> Path:
     """Writes a self-contained HTML report (atomically: temp file + rename).
 
     Args:
@@ -174,6 +179,8 @@ def write_report(path: str | Path, metrics_table: Mapping[str, Mapping[str, floa
         title: the page's title and heading.
         notes: optional plain text shown under the heading (data, run, command).
         max_embed_bytes: videos larger than this are linked, not embedded.
+        tables: heading -> {row -> {column -> value}}: more tables after the
+            metrics table, each under its heading (ids "table-1", "table-2"...).
 
     Returns:
         The path written.
@@ -188,6 +195,8 @@ def write_report(path: str | Path, metrics_table: Mapping[str, Mapping[str, floa
     if notes:
         body.append(f'<p class="notes">{html.escape(notes)}</p>')
     body += ["<h2>Metrics</h2>", _table(metrics_table)]
+    for n, (heading, rows) in enumerate((tables or {}).items(), 1):
+        body += [f"<h2>{html.escape(heading)}</h2>", _table(rows, f"table-{n}", "")]
     if per_frame:
         body.append("<h2>Per frame</h2>")
         for name, values in per_frame.items():

@@ -13,16 +13,18 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from infer.evaluate import evaluate
+from infer.evaluate import DEFAULT_GAP, evaluate
 from infer.redetect import PoseProbe
 from tests.helpers_video import figure_frame, synthetic_pose
 from train.trainer import train
 from vid2vid.checkpoint import load_checkpoint
 from vid2vid.cli import cli
 from vid2vid.config import ModelConfig, TrainConfig
+from vid2vid.errors import UserError
 from vid2vid.pose import BODY, Pose, write_openpose_json
 
-N = 40          # frames; the run holds out the last 20 %: frames 32..39
+N = 40          # frames; the runs hold out the last 40 %: frames 24..39, evaluated from 32
+DRIFT = ("PSNR dB", "SSIM", "PSNR dB background", "SSIM background")
 
 
 def dancing_pose(i: int, w: int, h: int):
@@ -66,7 +68,7 @@ def runs(tmp_path_factory):
     data = make_dataset(root)
     common = dict(data=(str(data),), preset="tiny", model=ModelConfig.preset("tiny"), size=64,
                   frames=2, bptt=2, steps=3, workers=0, log_every=1, sample_every=100,
-                  checkpoint_minutes=60.0)
+                  checkpoint_minutes=60.0, holdout=0.4)
     torch.manual_seed(0)
     model = train(TrainConfig(**common), run_dir=root / "runs" / "model", progress=False)
     per_frame = train(TrainConfig(**common, temporal=False), run_dir=root / "runs" / "per-frame",
@@ -83,23 +85,45 @@ def test_evaluate_writes_the_table_json_and_report(runs):
     record = json.loads((run / "eval.json").read_text())
     rows = ["model", "baseline per-frame", "retrieval", "real video"]
     assert list(record["table"]) == rows
+    # Training frames 0..23, a gap of 8, then frames 32..39.
+    assert DEFAULT_GAP == 8 and record["gap"] == 8
     assert record["frames"] == 8 and record["per_frame"]["frame"] == [[0, k] for k in range(32, 40)]
-    assert record["data"][0]["frames"] == [32, 40] and record["frame_size"] == [64, 64]
+    data = record["data"][0]
+    assert data["frames"] == [32, 40] and record["frame_size"] == [64, 64]
+    assert (data["first_held_out"], data["last_training_frame"], data["gap"]) == (24, 23, 8)
+    assert data["first_third"] == [32, 34] and data["last_third"] == [38, 40]
     assert record["baseline"]["temporal"] is False and record["temporal"] is True
     for name in rows[:3]:
         row = record["table"][name]
-        for column in ("PSNR dB", "PSNR dB person", "SSIM", "SSIM person", "warp error",
-                       "warp error person"):
+        for column in ("PSNR dB", "PSNR dB person", "PSNR dB background", "SSIM", "SSIM person",
+                       "SSIM background", "warp error", "warp error person"):
             assert math.isfinite(row[column]), (name, column, row[column])
         assert 0 <= row["pose found"] <= 1
         assert len(record["per_frame"][name]["psnr"]) == 8
+        assert len(record["per_frame"][name]["ssim_background"]) == 8
         assert record["per_frame"][name]["warp_error"][0] is None    # no frame before the first
+        # Drift: the first 2 and the last 2 of the 8 frames, first minus last.
+        for metric, key in zip(DRIFT, ("psnr", "ssim", "psnr_background", "ssim_background")):
+            values = record["per_frame"][name][key]
+            d = record["drift"][name][metric]
+            assert d["first third"] == pytest.approx(np.mean(values[:2]))
+            assert d["last third"] == pytest.approx(np.mean(values[-2:]))
+            assert d["drift"] == pytest.approx(d["first third"] - d["last third"])
+    assert list(record["drift"]) == rows[:3] and list(record["drift"]["model"]) == list(DRIFT)
     assert "PSNR dB" not in record["table"]["real video"]
+    assert "PSNR dB background" not in record["table"]["real video"]
     assert math.isfinite(record["table"]["real video"]["warp error"])
     assert 0 < record["table"]["model"]["SSIM"] < 1
+    assert "background" in record["settings"] and record["settings"]["background_grow_px"] == 1
+    assert "drift: first vs last third" in result.output
+    head = next(line for line in result.output.splitlines() if "PSNR dB person" in line)
+    assert "PSNR dB background" in head and "SSIM background" in head
+    assert "model, PSNR dB background" in result.output
     page = (run / "report.html").read_text()
     assert "data:video/mp4;base64," in page and "baseline per-frame" in page
-    assert page.count('<figure class="plot">') == 8
+    assert page.count('<figure class="plot">') == 10
+    assert 'id="table-1"' in page and "Drift: first vs last third" in page
+    assert "frames 32-39, a gap of 8 after the last training frame, 23" in page
     assert (run / "eval_compare.mp4").stat().st_size > 0
 
 
@@ -111,13 +135,33 @@ def test_retrieval_on_training_frames_is_exact(runs, tmp_path):
     row = result.table["retrieval"]
     assert row["PSNR dB"] == 100.0 and row["PSNR dB person"] == 100.0
     assert row["SSIM"] == 1.0 and row["SSIM person"] == 1.0
+    assert row["PSNR dB background"] == 100.0 and row["SSIM background"] == 1.0
+    assert result.drift["retrieval"]["PSNR dB background"] == {
+        "first third": 100.0, "last third": 100.0, "drift": 0.0}
     record = json.loads((tmp_path / "eval.json").read_text())
     assert record["per_frame"]["frame"] == [[0, k] for k in range(6)]
+    assert record["gap"] is None and record["data"][0]["gap"] == 0
     assert record["per_frame"]["retrieval"]["warp_error"] == \
         record["per_frame"]["real video"]["warp_error"]
     assert row["warp error"] == result.table["real video"]["warp error"]
     assert result.table["model"]["PSNR dB"] < 100
     assert (tmp_path / "report.html").exists() and (tmp_path / "eval_compare.mp4").exists()
+
+
+def test_the_gap_can_be_changed_and_must_fit(runs, tmp_path):
+    def frames(gap):
+        evaluate(runs["model"], gap=gap, max_frames=2, out=tmp_path, detector=NoDetector(),
+                 progress=False)
+        record = json.loads((tmp_path / "eval.json").read_text())
+        assert record["gap"] == gap and record["data"][0]["gap"] == gap
+        return [k for _, k in record["per_frame"]["frame"]]
+
+    assert frames(0) == [24, 25]          # right after the last training frame, 23
+    assert frames(15) == [39]
+    with pytest.raises(UserError, match="leaves none of its 16 held-out frames"):
+        frames(16)
+    with pytest.raises(UserError, match="at least 0"):
+        frames(-1)
 
 
 def test_bad_inputs_are_one_line_errors(runs, tmp_path):

@@ -30,7 +30,7 @@ from vid2vid.flow_png import write_flow_png
 from vid2vid.pose import Pose, write_openpose_json
 from vid2vid.render import draw_face_sketch
 
-N = 15            # frames; the runs hold out the last 20 %: frames 12..14
+N = 15            # frames; the runs hold out the last 20 %: frames 12..14 (a gap of 1: 13, 14)
 CLASSES = 4       # 0 sky, 1 road, 2 building, 3 car (the foreground class)
 CAR = 3
 
@@ -55,19 +55,28 @@ def _write_frame(root: Path, k: int, rgb: np.ndarray, seg: np.ndarray) -> None:
         write_flow_png(frame_path(root, "flow", k), np.zeros((*seg.shape, 2), np.float32))
 
 
+def street(k: int, w: int = 64, h: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Frame k of the street (labels, RGB): the car 2 px further right each frame."""
+    colors = np.array([(90, 150, 230), (80, 80, 80), (150, 110, 90), (200, 30, 30)], np.uint8)
+    labels = np.zeros((h, w), np.uint8)
+    labels[h // 2:] = 1
+    labels[4:h // 2, 40:56] = 2
+    labels[h // 2 - 4:h // 2 + 6, 4 + 2 * k:16 + 2 * k] = CAR
+    rgb = np.clip(colors[labels].astype(int) + _texture(h, w, 0), 0, 255).astype(np.uint8)
+    return labels, rgb
+
+
+def write_street_frame(root: Path, k: int, labels: np.ndarray, rgb: np.ndarray) -> None:
+    cv2.imwrite(str(frame_path(root, "labels", k)), labels)
+    _write_frame(root, k, rgb, np.where(labels == CAR, 255, 0).astype(np.uint8))
+
+
 def make_labels_dataset(root: Path, w: int = 64, h: int = 32) -> Path:
     """A street: sky, building and road, and a car driving right 2 px a frame."""
     for d in ("frames", "labels", "seg", "flow"):
         (root / d).mkdir(parents=True)
-    colors = np.array([(90, 150, 230), (80, 80, 80), (150, 110, 90), (200, 30, 30)], np.uint8)
     for k in range(N):
-        labels = np.zeros((h, w), np.uint8)
-        labels[h // 2:] = 1
-        labels[4:h // 2, 40:56] = 2
-        labels[h // 2 - 4:h // 2 + 6, 4 + 2 * k:16 + 2 * k] = CAR
-        rgb = np.clip(colors[labels].astype(int) + _texture(h, w, 0), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(frame_path(root, "labels", k)), labels)
-        _write_frame(root, k, rgb, np.where(labels == CAR, 255, 0).astype(np.uint8))
+        write_street_frame(root, k, *street(k, w, h))
     write_json_atomic(root / "meta.json", _meta(
         "labels", (w, h), labels={"num_classes": CLASSES, "fg_classes": [CAR],
                                   "instances": False, "class_ids": [0, 1, 2, 3]}))
@@ -161,7 +170,9 @@ def runs(tmp_path_factory):
             "face": _train(face, root / "runs" / "head")}
 
 
-IMAGE = ("PSNR dB", "SSIM", "warp error")
+def _image(region: str) -> list[str]:
+    return ["PSNR dB", f"PSNR dB {region}", "PSNR dB background", "SSIM", f"SSIM {region}",
+            "SSIM background", "warp error", f"warp error {region}"]
 
 
 def _check_rows(record: dict, region: str, consistency: tuple[str, ...]) -> None:
@@ -169,14 +180,14 @@ def _check_rows(record: dict, region: str, consistency: tuple[str, ...]) -> None
     assert list(record["table"]) == rows
     for name in rows[:2]:
         row = record["table"][name]
-        expected = [c for m in IMAGE for c in (m, f"{m} {region}")] + list(consistency)
+        expected = _image(region) + list(consistency)
         assert list(row) == expected, (name, list(row))
         for column, value in row.items():
             assert value is not None and math.isfinite(value), (name, column, value)
     real = record["table"]["real video"]
     assert list(real) == ["warp error", f"warp error {region}", *consistency]
-    assert list(record["columns"].values()) == [c for m in IMAGE for c in (m, f"{m} {region}")] \
-        + list(consistency)
+    assert list(record["columns"].values()) == _image(region) + list(consistency)
+    assert list(record["drift"]) == rows[:2]
 
 
 def test_labels_run_is_scored_on_the_foreground(runs, tmp_path):
@@ -184,8 +195,17 @@ def test_labels_run_is_scored_on_the_foreground(runs, tmp_path):
     record = json.loads((tmp_path / "eval.json").read_text())
     assert record["task"] == {"name": "labels", "num_classes": CLASSES, "fg_classes": [CAR],
                               "instances": False}
-    assert record["frames"] == 3 and record["per_frame"]["frame"] == [[0, 12], [0, 13], [0, 14]]
+    # 3 held-out frames: the default gap of 8 shrinks to 1 (half of them), and says so.
+    assert record["frames"] == 2 and record["per_frame"]["frame"] == [[0, 13], [0, 14]]
+    assert record["gap"] == 8 and record["data"][0]["gap"] == 1
+    assert any("only 3 held-out frames" in n and "is 1 frames, not 8" in n
+               for n in record["notes"])
     _check_rows(record, "foreground", ())
+    # Two frames have no thirds: no drift, and a note.
+    assert record["data"][0]["first_third"] is None
+    assert record["drift"]["model"]["PSNR dB"] == {"first third": None, "last third": None,
+                                                   "drift": None}
+    assert any("no drift" in n for n in record["notes"])
     settings = record["settings"]
     assert settings["detector"] is None and "label map" in settings["retrieval"]
     assert "foreground" in settings["region"]
@@ -193,7 +213,7 @@ def test_labels_run_is_scored_on_the_foreground(runs, tmp_path):
     assert "PSNR dB foreground" in result.format_table()
     assert "pose found" not in result.format_table()
     page = (tmp_path / "report.html").read_text()
-    assert page.count('<figure class="plot">') == 6 and "no consistency metric" in page
+    assert page.count('<figure class="plot">') == 8 and "no consistency metric" in page
     assert (tmp_path / "eval_compare.mp4").stat().st_size > 0
 
 
@@ -204,6 +224,34 @@ def test_labels_retrieval_on_training_frames_is_exact(runs, tmp_path):
     assert row["PSNR dB"] == 100.0 and row["PSNR dB foreground"] == 100.0
     assert row["SSIM"] == 1.0
     assert row["warp error"] == result.table["real video"]["warp error"]
+
+
+def test_labels_background_is_outside_the_foreground_classes(runs, tmp_path):
+    """The held-out frames repeat training frames 0-2 with the background 25 grey levels
+    darker: retrieval finds those frames (same label maps), so it is exact on the car and
+    off by 25/255 everywhere outside it, 20.2 dB."""
+    import shutil
+
+    data = tmp_path / "street_dark"
+    shutil.copytree(runs["labels_data"], data)
+    for k in range(12, N):
+        labels, rgb = street(k - 12)
+        dark = np.where((labels == CAR)[..., None], rgb, rgb.astype(int) - 25).astype(np.uint8)
+        write_street_frame(data, k, labels, dark)
+    result = evaluate(runs["labels"], data=str(data), gap=0, out=tmp_path / "e",
+                      progress=False)
+    row = result.table["retrieval"]
+    assert row["PSNR dB background"] == pytest.approx(20 * math.log10(255 / 25), abs=0.1)
+    assert row["PSNR dB"] > row["PSNR dB background"] + 0.15      # the car's pixels agree
+    assert row["SSIM background"] < 1
+    # One frame per third: frames 12 and 14; the background moves alike in both.
+    record = json.loads((tmp_path / "e" / "eval.json").read_text())
+    assert record["data"][0]["first_third"] == [12, 13]
+    assert record["data"][0]["last_third"] == [14, 15]
+    bg = result.drift["retrieval"]["PSNR dB background"]
+    assert bg["first third"] == pytest.approx(record["per_frame"]["retrieval"]
+                                              ["psnr_background"][0])
+    assert abs(bg["drift"]) < 0.3
 
 
 def test_face_clips_carry_the_landmarks(runs):
@@ -219,7 +267,7 @@ def test_face_clips_carry_the_landmarks(runs):
 
 def test_face_run_measures_landmarks_with_an_injected_detector(runs, tmp_path):
     detector = FakeFaceDetector()
-    result = evaluate(runs["face"], out=tmp_path, detector=detector, progress=False)
+    result = evaluate(runs["face"], out=tmp_path, detector=detector, progress=False, gap=0)
     assert detector.calls == 3 * 3        # three held-out frames, three methods each
     record = json.loads((tmp_path / "eval.json").read_text())
     assert record["task"] == {"name": "face"}
@@ -233,8 +281,11 @@ def test_face_run_measures_landmarks_with_an_injected_detector(runs, tmp_path):
                      "retrieval": [1.0, 1.0, 1.0]}
     assert result.table["model"]["landmarks found"] == pytest.approx(2 / 3)
     assert record["per_frame"]["model"]["landmark_distance"][2] is None
+    assert record["data"][0]["frames"] == [12, 15] and record["data"][0]["gap"] == 0
+    # The background is outside the face mask (seg/), grown by a pixel.
+    assert math.isfinite(result.table["model"]["SSIM background"])
     page = (tmp_path / "report.html").read_text()
-    assert page.count('<figure class="plot">') == 7
+    assert page.count('<figure class="plot">') == 9
 
 
 def test_face_retrieval_on_training_frames_is_exact(runs, tmp_path):

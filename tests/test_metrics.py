@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from vid2vid.metrics import (
-    MAX_PSNR_DB, box_mask, occlusion_mask, pose_box, pose_boxes, pose_consistency, psnr,
-    ssim, to_tensor, warp_error,
+    MAX_PSNR_DB, background_mask, box_mask, occlusion_mask, pose_box, pose_boxes,
+    pose_consistency, psnr, ssim, to_tensor, warp_error,
 )
 from vid2vid.pose import BODY, Pose
 
@@ -67,6 +67,45 @@ def test_psnr_and_ssim_known_values_on_flat_images():
     out = psnr(gen, real, other)
     assert out[0] == MAX_PSNR_DB and math.isnan(out[1])
     assert ssim(gen, real, other)[0] > ssim(gen, real)[0]
+
+
+def test_background_mask_grows_the_person_and_keeps_the_rest():
+    person = torch.zeros(2, 1, 12, 16)
+    person[0, 0, 4:7, 5:9] = 1.0                     # 3 x 4 person, grown by 2: 7 x 8
+    bg = background_mask(person, 2)
+    assert bg.dtype == torch.bool and bg.shape == (2, 1, 12, 16)
+    assert not bg[0, 0, 2:9, 3:11].any() and int((~bg[0]).sum()) == 7 * 8
+    assert bg[1].all()                               # nobody: all background
+    assert torch.equal(background_mask(person.bool(), 0), person[:, :1] < 0.5)
+
+
+def test_background_psnr_and_ssim_see_only_the_background():
+    """Hand-made frames: only the background differs (flat +0.1), or only the person does."""
+    real = texture(2, 32, 40, seed=5).double()
+    person = torch.zeros(2, 1, 32, 40, dtype=torch.bool)
+    person[:, :, 8:24, 12:28] = True
+    bg = background_mask(person, 2)                  # the person grown to rows 6-25, cols 10-29
+    moved_bg = torch.where(person, real, real + 0.1)
+    # Outside the grown person every pixel is off by 0.1: exactly 20 dB.
+    assert psnr(moved_bg, real, mask=bg) == pytest.approx([20.0, 20.0], abs=1e-6)
+    assert (psnr(moved_bg, real, mask=~bg) < MAX_PSNR_DB).all()    # the 2 px ring differs too
+    assert (psnr(moved_bg, real, mask=person) == MAX_PSNR_DB).all()
+    # A different person on the same background: the background is perfect.
+    new_person = torch.where(person, 1 - real, real)
+    assert (psnr(new_person, real, mask=bg) == MAX_PSNR_DB).all()
+    assert psnr(new_person, real)[0] < 20
+    # SSIM's map is computed on the whole frame: background pixels within the window's
+    # reach of the person see it, those beyond (more than 5 px away) score exactly 1.
+    far = background_mask(person, 2 + 5)
+    assert ssim(new_person, real, mask=far) == pytest.approx([1.0, 1.0], abs=1e-9)
+    assert (ssim(new_person, real, mask=bg) < 1).all()
+    assert (ssim(moved_bg, real, mask=bg) < 1).all()
+    # With a box, only the pixels in both; an empty region scores NaN.
+    box = torch.tensor([[0, 0, 40, 4], [10, 6, 30, 26]], dtype=torch.float32)
+    both = psnr(moved_bg, real, box, mask=bg)
+    assert both[0] == pytest.approx(20.0, abs=1e-6) and math.isnan(both[1])
+    with pytest.raises(ValueError, match="mask"):
+        psnr(real, real, mask=bg[:1])
 
 
 def test_translated_frames_with_their_flow_give_zero_warp_error():

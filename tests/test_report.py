@@ -94,6 +94,21 @@ def test_report_holds_the_table_plots_and_an_embedded_video(tmp_path):
     assert "<script>" in text and "http" not in outside.replace("http://www.w3.org/2000/svg", "")
 
 
+def test_more_tables_follow_the_metrics_under_their_headings(tmp_path):
+    drift = {"model, PSNR dB": {"first third": 25.0, "last third": 23.5, "drift": 1.5},
+             "retrieval, PSNR dB": {"first third": 20.0, "last third": math.nan, "drift": None}}
+    path = make_report(tmp_path, tables={"Drift: first vs last third": drift})
+    text = path.read_text()
+    doc = parse(text)
+    assert [t["id"] for t in doc.find("table")] == ["metrics", "table-1"]
+    assert "<h2>Drift: first vs last third</h2>" in text
+    assert text.index("<h2>Drift") > text.index('id="metrics"')
+    start = doc.cells.index("first third")              # after an empty corner cell
+    assert doc.cells[start:start + 11] == [
+        "first third", "last third", "drift", "model, PSNR dB", "25", "23.5", "1.5",
+        "retrieval, PSNR dB", "20", "\u2013", "\u2013"]
+
+
 def test_large_videos_are_linked_and_missing_ones_refused(tmp_path):
     path = make_report(tmp_path, max_embed_bytes=100)
     src = parse(path.read_text()).find("video")[0]["src"]

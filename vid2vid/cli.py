@@ -334,7 +334,11 @@ def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max
               show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for eval.json, eval_compare.mp4 and report.html (default: RUN).")
-def evaluate(run, data, baseline, max_frames, split, device, out) -> None:
+@click.option("--gap", type=click.IntRange(0), default=None,
+              help="Held-out frames left out after the last training frame, so the first "
+                   "scored frame is not nearly a training frame [8; half of a shorter "
+                   "held-out range].")
+def evaluate(run, data, baseline, max_frames, split, device, out, gap) -> None:
     """Score a run on its held-out frames (self-reenactment), with baselines.
 
     Generates the held-out frames from their own maps and compares them with
@@ -351,7 +355,7 @@ def evaluate(run, data, baseline, max_frames, split, device, out) -> None:
     from infer.evaluate import evaluate as run_evaluate
 
     result = run_evaluate(run, data=data, baseline=baseline, max_frames=max_frames,
-                          device=device, out=out, split=split)
+                          device=device, out=out, split=split, gap=gap)
     click.echo(result.format_table())
     click.echo(f"{result.frames} frames in {result.seconds:.1f} s; wrote {result.json_path}, "
                f"{result.report_path}, {result.video_path}")

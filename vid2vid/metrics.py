@@ -30,7 +30,11 @@ scores NaN; average with `nanmean`.
 Regions are person boxes `[N, 4]` as (x0, y0, x1, y1) in pixels, a pixel
 (x, y) belonging to its box when x0 <= x < x1 and y0 <= y < y1; a row of NaN
 means "no box this frame". `pose_boxes` makes them from poses, `mask_boxes`
-from masks (a scene's foreground classes).
+from masks (a scene's foreground classes). `psnr` and `ssim` also take a
+pixel mask `[N, 1, H, W]` (bool), alone or with a box (the pixels in both);
+`background_mask` makes one from a person mask: the pixels outside it once
+it is grown by a few pixels, so that the person's edge (where a soft mask and
+a slightly misplaced figure disagree) does not count as background.
 """
 
 from __future__ import annotations
@@ -47,8 +51,8 @@ from vid2vid.models.warp import warp
 from vid2vid.pose import BODY, Pose
 
 __all__ = [
-    "to_tensor", "pose_box", "pose_boxes", "mask_boxes", "box_mask", "psnr", "ssim", "occlusion_mask",
-    "warp_error", "torso_length", "PoseConsistency", "pose_consistency",
+    "to_tensor", "pose_box", "pose_boxes", "mask_boxes", "box_mask", "background_mask", "psnr",
+    "ssim", "occlusion_mask", "warp_error", "torso_length", "PoseConsistency", "pose_consistency",
 ]
 
 MAX_PSNR_DB = 100.0
@@ -160,6 +164,24 @@ def box_mask(boxes: Tensor, height: int, width: int) -> Tensor:
     return (in_y[:, :, None] & in_x[:, None, :]).unsqueeze(1)
 
 
+def background_mask(person: Tensor, grow: int) -> Tensor:
+    """The pixels outside a person mask dilated by `grow` pixels (a square of side 2 grow + 1).
+
+    Shape:
+        - person: [N, 1, H, W], bool or float (set where > 0.5)
+        - output: [N, 1, H, W] bool, on the mask's device
+    """
+    if person.dim() != 4 or person.shape[1] != 1:
+        raise ValueError(f"person must be [N, 1, H, W], got shape {tuple(person.shape)}")
+    if grow < 0:
+        raise ValueError(f"grow must be >= 0 pixels, got {grow}")
+    on = (person > 0.5) if person.dtype != torch.bool else person
+    if grow:
+        on = torch.nn.functional.max_pool2d(on.float(), 2 * grow + 1, stride=1,
+                                            padding=grow) > 0
+    return ~on
+
+
 def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
     """Per-frame mean of `values` [N, C, H, W] over `mask` [N, 1, H, W]; NaN where it is empty."""
     if mask is None:
@@ -170,37 +192,47 @@ def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
     return torch.where(total > 0, mean, torch.full_like(mean, math.nan))
 
 
-def _region(box: Tensor | None, like: Tensor) -> Tensor | None:
-    if box is None:
-        return None
-    if box.shape[0] != like.shape[0]:
-        raise ValueError(f"box has {box.shape[0]} rows for {like.shape[0]} frames")
-    return box_mask(box.to(like.device), like.shape[-2], like.shape[-1])
+def _region(box: Tensor | None, like: Tensor, mask: Tensor | None = None) -> Tensor | None:
+    """The pixels of `box` and of `mask` (both when both are given); None: every pixel."""
+    region = None
+    if box is not None:
+        if box.shape[0] != like.shape[0]:
+            raise ValueError(f"box has {box.shape[0]} rows for {like.shape[0]} frames")
+        region = box_mask(box.to(like.device), like.shape[-2], like.shape[-1])
+    if mask is not None:
+        expected = (like.shape[0], 1, *like.shape[-2:])
+        if tuple(mask.shape) != expected:
+            raise ValueError(f"mask must be [N, 1, H, W] = {expected}, got {tuple(mask.shape)}")
+        mask = mask.to(like.device, torch.bool)
+        region = mask if region is None else region & mask
+    return region
 
 
 def psnr(generated: Tensor, real: Tensor, box: Tensor | None = None,
-         max_db: float = MAX_PSNR_DB) -> Tensor:
+         max_db: float = MAX_PSNR_DB, mask: Tensor | None = None) -> Tensor:
     """Peak signal-to-noise ratio in dB per frame (peak 1.0), capped at `max_db`.
 
     Shape:
         - generated, real: [N, 3, H, W] in [0, 1]
         - box: [N, 4] or None (whole frame)
+        - mask: [N, 1, H, W] bool or None (every pixel); with a box, the pixels in both
         - output: [N]
     """
     _check_images("generated", generated)
     _check_same("generated and real", generated, real)
-    mse = _masked_mean((generated - real) ** 2, _region(box, generated))
+    mse = _masked_mean((generated - real) ** 2, _region(box, generated, mask))
     db = 10 * torch.log10(1.0 / mse)          # mse 0 -> inf -> capped; NaN stays NaN
     return db.clamp(max=max_db)
 
 
-def ssim(generated: Tensor, real: Tensor, box: Tensor | None = None, window_size: int = 11
-         ) -> Tensor:
+def ssim(generated: Tensor, real: Tensor, box: Tensor | None = None, window_size: int = 11,
+         mask: Tensor | None = None) -> Tensor:
     """Structural similarity per frame (kornia's map, mean over channels and pixels).
 
     Shape:
         - generated, real: [N, 3, H, W] in [0, 1], H and W > window_size // 2
         - box: [N, 4] or None (whole frame)
+        - mask: [N, 1, H, W] bool or None (every pixel); with a box, the pixels in both
         - output: [N]
     """
     import kornia
@@ -211,7 +243,7 @@ def ssim(generated: Tensor, real: Tensor, box: Tensor | None = None, window_size
         raise ValueError(f"ssim needs frames larger than {window_size // 2} pixels, got "
                          f"{tuple(generated.shape[-2:])}")
     smap = kornia.metrics.ssim(generated, real, window_size, max_val=1.0, eps=0.0)
-    return _masked_mean(smap, _region(box, generated))
+    return _masked_mean(smap, _region(box, generated, mask))
 
 
 def occlusion_mask(real: Tensor, real_prev: Tensor, flow: Tensor, valid: Tensor | None = None,
