@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
 
-from train.bench import bf16_peak_tflops  # noqa: E402  (one table of card peaks)
+from train.bench import bf16_peak_tflops, cpu_info  # noqa: E402  (one table of card peaks)
 from vid2vid.config import ModelConfig  # noqa: E402
 from vid2vid.models import (  # noqa: E402
     FaceDiscriminator,
@@ -98,16 +97,9 @@ def build(cfg: ModelConfig, map_channels: int, levels: int, device, channels_las
     return G
 
 
-def cpu_info() -> str:
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {torch.get_num_threads()} threads, {os.cpu_count()} logical cores"
+def cpu_cores() -> str:
+    """The CPU as `vid2vid bench` names it, and its logical cores."""
+    return f"{cpu_info()}, {os.cpu_count()} logical cores"
 
 
 def main() -> None:
@@ -124,7 +116,7 @@ def main() -> None:
     size, mc = args.size, args.map_channels
     cpu = torch.device("cpu")
 
-    print(f"torch {torch.__version__}; CPU: {cpu_info()}")
+    print(f"torch {torch.__version__}; CPU: {cpu_cores()}")
     print(f"frame {size}x{size}, map_channels {mc}, video mode, batch 1 on CPU\n")
     rows = []
     for name in presets:
@@ -149,7 +141,7 @@ def main() -> None:
         row["d_face"] = n_params(FaceDiscriminator(cfg))
         rows.append(row)
 
-    print(f"\nCPU ({cpu_info()}), {size}x{size}, batch 1:\n")
+    print(f"\nCPU ({cpu_cores()}), {size}x{size}, batch 1:\n")
     print("| preset | G params (1 level / 2 levels) | D params (image / temporal / face) "
           "| GFLOP per frame (1 / 2 levels) | SPADE share of FLOPs "
           "| CPU fp32 frames/s (1 / 2 levels) | CPU bf16 + channels_last frames/s (1 / 2 levels) |")

@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     args = parser.parse_args()
 
-    from preprocess.pipeline import PreprocessOptions, preprocess_video
+    from preprocess.dataset_writer import PreprocessOptions
+    from preprocess.pose_pipeline import preprocess_video
     from vid2vid.video import probe, read_frames
 
     src = Path(args.video)

@@ -26,8 +26,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from preprocess.pipeline import PreprocessOptions, preprocess_video
-    from preprocess.sample import MOTIONS, SampleOptions, write_sample
+    from preprocess.dataset_writer import PreprocessOptions
+    from preprocess.pose_pipeline import preprocess_video
+    from preprocess.synthetic_dancer import MOTIONS, SampleOptions, write_sample
     from vid2vid.dataset_dir import frame_path, read_meta
     from vid2vid.pose import BODY, read_openpose_json
 

@@ -1,1 +1,1 @@
-"""Run + driving motion -> video: transfer and evaluation (coming with the transfer issue)."""
+"""Run + driving motion -> video: `vid2vid transfer`, and `vid2vid evaluate` with its report."""

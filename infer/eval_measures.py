@@ -14,11 +14,12 @@ end of a generated sequence, whatever the task.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
 
+from infer.eval_frames import EvalVideo
 from infer.redetect import DETECT_MIN_HEIGHT, PoseProbe
 from infer.retrieval import FaceIndex, PoseIndex
 from vid2vid import metrics
@@ -26,9 +27,6 @@ from vid2vid.data import Clip, array_to_pose, centered_geometry, read_stored
 from vid2vid.dataset_dir import frame_path
 from vid2vid.pose import Pose, read_openpose_json
 from vid2vid.tasks import FaceTask, LabelTask, PoseTask
-
-if TYPE_CHECKING:
-    from infer.evaluate import _Video as Video
 
 BOX_MARGIN = 0.1   # focus boxes grow by this share of their size on each side
 
@@ -79,7 +77,7 @@ class Measures(Protocol):
     plotted: tuple[str, ...]
     notes: tuple[str, ...]
 
-    def retrieval(self, video: "Video", size: tuple[int, int]) -> Nearest:
+    def retrieval(self, video: EvalVideo, size: tuple[int, int]) -> Nearest:
         """The retrieval baseline's look-up over the video's training frames."""
 
     def focus(self, clip: Clip, size: tuple[int, int]) -> torch.Tensor:
@@ -114,7 +112,7 @@ class _PoseMeasures:
         self.found: dict[str, list[Pose | None]] = {}
         self.found_box: dict[str, list[Pose | None]] = {}
 
-    def retrieval(self, video: "Video", size: tuple[int, int]) -> Nearest:
+    def retrieval(self, video: EvalVideo, size: tuple[int, int]) -> Nearest:
         index = PoseIndex.from_dataset(video.root, 0, video.index.train_frames)
         return lambda k, clip: index.nearest(read_openpose_json(frame_path(video.root,
                                                                            "pose", k)))
@@ -178,7 +176,7 @@ class _FaceMeasures:
         self.driving: list[np.ndarray] = []                # [70, 3] per frame, model pixels
         self.found: dict[str, list[np.ndarray]] = {}
 
-    def retrieval(self, video: "Video", size: tuple[int, int]) -> Nearest:
+    def retrieval(self, video: EvalVideo, size: tuple[int, int]) -> Nearest:
         # Normalised faces do not change with the centred crop's scale and shift, so the
         # query comes in model pixels, the index in stored ones.
         index = FaceIndex.from_dataset(video.root, 0, video.index.train_frames)
@@ -228,7 +226,7 @@ class _LabelMeasures:
     def __init__(self, task: LabelTask, detector: Callable | None):
         self.task = task
 
-    def retrieval(self, video: "Video", size: tuple[int, int]) -> Nearest:
+    def retrieval(self, video: EvalVideo, size: tuple[int, int]) -> Nearest:
         import cv2
 
         from infer.label_retrieval import LabelIndex

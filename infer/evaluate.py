@@ -75,8 +75,9 @@ later frames lie further from the training frames); none for the real video.
 A video with fewer than 3 evaluated frames has no thirds.
 
 The per-task parts (focus region, retrieval index, consistency) sit behind
-one small object per task (`_MEASURES`), so the frame loop is the same for
-all three.
+one small object per task (`infer.eval_measures.MEASURES`), so the frame loop
+is the same for all three. Which frames are scored is `infer.eval_frames`;
+the tables and their text, `infer.eval_result`.
 
 Writes into RUN (or `--out`): eval.json (the task, the table, the drift table,
 per-frame values, frame numbers, the gap and each video's evaluated range and
@@ -93,53 +94,30 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
 
-from infer.eval_measures import (BOX_MARGIN, MEASURES, POSE_COLUMNS, Measures, drift_table,
-                                 nanmean, thirds)
+from infer.eval_frames import DEFAULT_GAP, EvalVideo, Split, eval_videos
+from infer.eval_measures import BOX_MARGIN, MEASURES, Measures, drift_table, nanmean, thirds
+from infer.eval_result import EvalResult, drift_rows, image_columns
 from infer.report import write_report
 from infer.trained import TrainedGenerator, load_trained, resolve_device
-from infer.transfer import dataset_root
 from vid2vid import metrics
-from vid2vid.data import ClipDataset, VideoIndex, index_dataset, no_augment
-from vid2vid.dataset_dir import load_dataset
+from vid2vid.data import ClipDataset, no_augment
 from vid2vid.errors import UserError
 from vid2vid.generate import Synthesizer
 from vid2vid.runs import CONFIG, read_run_config
-from vid2vid.tasks import Task, task_of_dataset
 from vid2vid.video_writer import VideoWriter, side_by_side
 
-__all__ = ["evaluate", "EvalResult", "COLUMNS", "DEFAULT_GAP", "image_columns"]
+__all__ = ["evaluate"]
 
-Split = Literal["holdout", "train"]
 OCCLUSION_THRESHOLD = 0.1
-DEFAULT_GAP = 8            # frames between the last training frame and the first evaluated
 BACKGROUND_GROW = 0.02     # the person mask grows by this share of the shorter side
-_IMAGE_KEYS = ("psnr", "ssim", "warp_error")
-_IMAGE_NAMES = {"psnr": "PSNR dB", "ssim": "SSIM", "warp_error": "warp error"}
-_BACKGROUND = ("psnr", "ssim")        # warp error already ignores what the flow cannot follow
 _DRIFT_KEYS = ("psnr", "ssim", "psnr_background", "ssim_background")
-
-
-def image_columns(region: str) -> dict[str, str]:
-    """Per-frame key -> table column of the image metrics: full frame, focus region and
-    (PSNR, SSIM) background."""
-    out = {}
-    for key in _IMAGE_KEYS:
-        out[key] = _IMAGE_NAMES[key]
-        out[f"{key}_{region}"] = f"{_IMAGE_NAMES[key]} {region}"
-        if key in _BACKGROUND:
-            out[f"{key}_background"] = f"{_IMAGE_NAMES[key]} background"
-    return out
-
-
-# per-frame key -> table column, of a pose run (other tasks: MEASURES[name].columns)
-COLUMNS = {**image_columns("person"), **POSE_COLUMNS}
 _REAL = "real video"
 _RETRIEVAL = "retrieval"
 _MODEL = "model"
@@ -161,54 +139,34 @@ class _Method:
         self.values.setdefault(key, []).append(float(value))
 
 
-@dataclass(frozen=True)
-class _Video:
-    root: Path
-    index: VideoIndex          # train_frames = first held-out frame
-    frames: tuple[int, ...]    # the frames evaluated: held out, after the gap
-    has_flow: bool
-    fps: float
-    gap: int = 0               # held-out frames skipped before frames[0]
-
-
 @dataclass
-class EvalResult:
-    table: dict[str, dict[str, float]]
-    json_path: Path
-    report_path: Path
-    video_path: Path
-    frames: int
-    seconds: float
-    columns: dict[str, str] = field(default_factory=lambda: dict(COLUMNS))
-    # method -> metric -> {"first third", "last third", "drift"}
-    drift: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+class _Plan:
+    """What `evaluate` checked before generating a frame: the models, the frames, where to."""
 
-    def format_table(self) -> str:
-        """The metrics table, then the drift table (one row per method and metric)."""
-        text = _format(self.table, list(self.columns.values()))
-        if self.drift:
-            text += "\n\ndrift: first vs last third of the evaluated frames\n" + _format(
-                _drift_rows(self.drift), ["first third", "last third", "drift"])
-        return text
+    run_dir: Path
+    model: TrainedGenerator
+    other: TrainedGenerator | None      # the baseline
+    other_name: str | None              # its row
+    videos: list[EvalVideo]
+    notes: list[str]
+    out_dir: Path
+    device: torch.device
 
+    @property
+    def names(self) -> list[str]:
+        """The rows of the table, in order."""
+        return [_MODEL] + ([self.other_name] if self.other else []) + [_RETRIEVAL, _REAL]
 
-def _format(table: dict[str, dict[str, float]], cols: list[str]) -> str:
-    width = max(len(m) for m in table)
-    lines = [" " * width + "".join(f"  {c:>{max(len(c), 8)}}" for c in cols)]
-    for method, row in table.items():
-        cells = []
-        for c in cols:
-            v = row.get(c)
-            text = "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
-            cells.append(f"  {text:>{max(len(c), 8)}}")
-        lines.append(f"{method:<{width}}" + "".join(cells))
-    return "\n".join(lines)
+    @property
+    def labels(self) -> list[str]:
+        """The comparison video's panels, in order."""
+        return ["real", "model"] + (["baseline"] if self.other else []) + ["retrieval"]
 
-
-def _drift_rows(drift: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
-    """method -> metric -> values  ->  "method, metric" -> values (the printed and HTML rows)."""
-    return {f"{method}, {metric}": values for method, row in drift.items()
-            for metric, values in row.items()}
+    @property
+    def grow(self) -> int:
+        """Pixels the real frame's seg/ mask grows by before the background is measured."""
+        h, w = self.model.frame_size
+        return max(1, round(BACKGROUND_GROW * min(h, w)))
 
 
 def _json_safe(x):
@@ -228,82 +186,6 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 # -- the command -------------------------------------------------------------------------
-
-
-def _run_dir(run: Path) -> Path:
-    run = Path(run)
-    if not run.exists():
-        raise UserError(f"RUN {run} does not exist; pass a run directory under runs/ (or one of "
-                        "its ckpt-*.pt files)")
-    return run.parent if run.is_file() else run
-
-
-def _gap(root: Path, requested: int | None, held_out: int) -> tuple[int, str | None]:
-    """The gap before a video's evaluated frames, and a note when the default was shortened."""
-    if requested is None:
-        gap = min(DEFAULT_GAP, held_out // 2)
-        if gap < DEFAULT_GAP:
-            return gap, (f"{root} has only {held_out} held-out frames: the gap after its last "
-                         f"training frame is {gap} frames, not {DEFAULT_GAP} (train with a "
-                         f"larger holdout share for the full gap)")
-        return gap, None
-    if requested >= held_out:
-        raise UserError(f"{root}: a gap of {requested} frames leaves none of its {held_out} "
-                        f"held-out frames to evaluate; pass a gap below {held_out}")
-    return requested, None
-
-
-def _videos(run_dir: Path, cfg: dict, data: str | None, split: Split, task: Task,
-            gap: int | None = None) -> tuple[list[_Video], list[str]]:
-    """The datasets to evaluate and the frames of each; notes for the report."""
-    notes = []
-    recorded = {str(Path(k)): v for k, v in (cfg.get("holdout_frames") or {}).items()}
-    if data is not None:
-        roots = [dataset_root(data, "--data")]
-    else:
-        roots = []
-        for d in cfg.get("data") or []:
-            if not Path(d).exists():
-                raise UserError(f"{d}, the data {run_dir} was trained on, does not exist; pass "
-                                "its new place with --data DIR")
-            roots.append(dataset_root(d, "the run's data"))
-        if not roots:
-            raise UserError(f"{run_dir}/config.yaml names no data; pass --data DIR")
-    videos = []
-    for root in roots:
-        meta = load_dataset(root)
-        data_task = task_of_dataset(meta)
-        if data_task != task:
-            raise UserError(f"{root} is a {data_task.name!r} dataset ({data_task.to_dict()}) "
-                            f"but {run_dir} is a {task.name!r} run ({task.to_dict()}); "
-                            "evaluate it on data of its own task (--data)")
-        index = index_dataset(root, float(cfg.get("holdout", 0.2)))
-        span = recorded.get(str(root.resolve()))
-        if span is None:
-            notes.append(f"{root} is not recorded in {run_dir}/config.yaml; its last "
-                         f"{cfg.get('holdout', 0.2):g} share counts as held out")
-            first, stop = index.train_frames, index.frames
-        else:
-            first, stop = int(span[0]), min(int(span[1]), index.frames)
-        if first < 1:
-            raise UserError(f"{root}: the run has no training frames to retrieve from "
-                            f"(held-out range starts at frame {first})")
-        skip = 0
-        if split == "holdout" and stop > first:
-            skip, note = _gap(root, gap, stop - first)
-            notes += [note] if note else []
-        frames = range(first + skip, stop) if split == "holdout" else range(0, first)
-        if len(frames) == 0:
-            raise UserError(f"{root}: no held-out frames in {run_dir} (holdout "
-                            f"{cfg.get('holdout')}); evaluate on --split train, or train with "
-                            "a held-out share")
-        has_flow = bool((meta.get("flow") or {}).get("method"))
-        if not has_flow:
-            notes.append(f"{root} has no optical flow (preprocessed with --no-flow): no warp "
-                         "error")
-        videos.append(_Video(root, replace(index, train_frames=first), tuple(frames),
-                             has_flow, float(meta.get("fps") or 25.0), skip))
-    return videos, notes
 
 
 def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | None = None,
@@ -332,6 +214,26 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
             frames); unused with split "train".
     """
     t0 = time.time()
+    plan = _plan(run, data, baseline, max_frames, device, out, split, gap)
+    video_path = plan.out_dir / "eval_compare.mp4"
+    measures: Measures = MEASURES[plan.model.task.name](plan.model.task, detector)
+    try:
+        methods, frame_ids = _score_frames(plan, measures, max_frames, video_path, progress)
+    finally:
+        measures.close()
+    return _write_outputs(plan, measures, methods, frame_ids, video_path, split, gap, t0)
+
+
+def _run_dir(run: Path) -> Path:
+    run = Path(run)
+    if not run.exists():
+        raise UserError(f"RUN {run} does not exist; pass a run directory under runs/ (or one of "
+                        "its ckpt-*.pt files)")
+    return run.parent if run.is_file() else run
+
+
+def _plan(run, data, baseline, max_frames, device, out, split, gap) -> _Plan:
+    """Checks the arguments, loads the model (and the baseline) and picks the frames."""
     if split not in ("holdout", "train"):
         raise UserError(f"--split must be holdout or train, got {split!r}")
     if max_frames is not None and max_frames < 1:
@@ -343,7 +245,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
     dev = resolve_device(device)
     model: TrainedGenerator = load_trained(Path(run), dev)
     h, w = model.frame_size
-    videos, notes = _videos(run_dir, cfg, data, split, model.task, gap)
+    videos, notes = eval_videos(run_dir, cfg, data, split, model.task, gap)
 
     other: TrainedGenerator | None = None
     other_name = None
@@ -371,28 +273,31 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
     out_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(out_dir, os.W_OK):
         raise UserError(f"{out_dir} is not writable; pass another folder with --out")
+    return _Plan(run_dir, model, other, other_name, videos, notes, out_dir, dev)
 
-    names = [_MODEL] + ([other_name] if other else []) + [_RETRIEVAL, _REAL]
-    methods = {n: _Method(n) for n in names}
-    total = sum(len(v.frames) for v in videos)
+
+def _score_frames(plan: _Plan, measures: Measures, max_frames: int | None, video_path: Path,
+                  progress: bool) -> tuple[dict[str, _Method], list[list[int]]]:
+    """The frame loop: generates every evaluated frame with each method, scores it and
+    writes the comparison video. Returns the rows and (video, frame) per scored frame."""
+    from tqdm import tqdm
+
+    model, other, other_name, dev = plan.model, plan.other, plan.other_name, plan.device
+    h, w = model.frame_size
+    methods = {n: _Method(n) for n in plan.names}
+    total = sum(len(v.frames) for v in plan.videos)
     if max_frames is not None:
         total = min(total, max_frames)
     frame_ids: list[list[int]] = []       # (video, frame) per evaluated frame
-    video_path = out_dir / "eval_compare.mp4"
-    labels = ["real", "model"] + (["baseline"] if other else []) + ["retrieval"]
     writer: VideoWriter | None = None
-    from tqdm import tqdm
-
-    measures: Measures = MEASURES[model.task.name](model.task, detector)
     region = measures.region
-    columns = {**image_columns(region), **measures.columns}
-    grow = max(1, round(BACKGROUND_GROW * min(h, w)))
+    grow = plan.grow
     bar = tqdm(total=total, unit="frame", desc="evaluating", disable=not progress,
                dynamic_ncols=True, mininterval=0.5)
     done = 0
     try:
         with torch.inference_mode():
-            for v, video in enumerate(videos):
+            for v, video in enumerate(plan.videos):
                 if done >= total:
                     break
                 for m in methods.values():        # a new video starts afresh
@@ -456,7 +361,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
                     panels = [images[_REAL], images[_MODEL]] + \
                         ([images[other_name]] if other else []) + [images[_RETRIEVAL]]
                     # At least 128 px tall, so a small model's frames can be seen.
-                    sheet = side_by_side([_to_uint8(p) for p in panels], labels,
+                    sheet = side_by_side([_to_uint8(p) for p in panels], plan.labels,
                                          height=max(h, 128))
                     if writer is None:
                         writer = VideoWriter(video_path, video.fps,
@@ -473,8 +378,18 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
         raise
     finally:
         bar.close()
-        measures.close()
+    return methods, frame_ids
 
+
+def _write_outputs(plan: _Plan, measures: Measures, methods: dict[str, _Method],
+                   frame_ids: list[list[int]], video_path: Path, split: Split,
+                   gap: int | None, t0: float) -> EvalResult:
+    """The tables from the per-frame values; writes eval.json and report.html."""
+    model, other, other_name, videos = plan.model, plan.other, plan.other_name, plan.videos
+    run_dir, names, done = plan.run_dir, plan.names, len(frame_ids)
+    h, w = model.frame_size
+    region = measures.region
+    columns = {**image_columns(region), **measures.columns}
     table, per_frame = {}, {}
     for name, m in methods.items():
         values, summary = measures.summary(name)
@@ -491,6 +406,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
     drift = {name: drift_table({columns[k]: per_frame[name][k] for k in _DRIFT_KEYS},
                                first, last)
              for name in names if name != _REAL}
+    notes = list(plan.notes)
     if not first:
         notes.append("no drift: every video has fewer than 3 evaluated frames")
 
@@ -519,13 +435,13 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
                  for i, v in enumerate(videos)],
         "frame_size": [h, w],
         "frames": done,
-        "device": str(dev),
+        "device": str(plan.device),
         "settings": {
             "psnr_cap_db": metrics.MAX_PSNR_DB, "ssim_window": 11, "box_margin": BOX_MARGIN,
             "occlusion_threshold": OCCLUSION_THRESHOLD,
-            "background": f"outside the real frame's seg/ mask grown by {grow} px "
+            "background": f"outside the real frame's seg/ mask grown by {plan.grow} px "
                           f"({BACKGROUND_GROW:g} of the shorter side)",
-            "background_grow_px": grow, **measures.settings(),
+            "background_grow_px": plan.grow, **measures.settings(),
         },
         "columns": columns,
         "table": table,
@@ -534,7 +450,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
         "notes": notes,
         "seconds": round(seconds, 2),
     }
-    json_path = out_dir / "eval.json"
+    json_path = plan.out_dir / "eval.json"
     tmp = json_path.with_name(".eval.json.partial")
     tmp.write_text(json.dumps(_json_safe(record), indent=1))
     os.replace(tmp, json_path)
@@ -543,7 +459,7 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
     for key in [*image_columns(region), *measures.plotted]:
         series = {n: per_frame[n][key] for n in names if key in per_frame[n]}
         plots[columns[key]] = series
-    caption = " | ".join(labels)
+    caption = " | ".join(plan.labels)
     text = (f"run {run_dir} ({model.task.name} task, checkpoint {model.checkpoint.name}, "
             f"step {model.step}); "
             f"{done} {'held-out' if split == 'holdout' else 'training'} frames of "
@@ -555,37 +471,8 @@ def evaluate(run: str | Path, data: str | None = None, baseline: str | Path | No
             + (f"; baseline {other.run_dir}" if other else "")
             + ("; " + "; ".join(notes) if notes else ""))
     report_path = write_report(
-        out_dir / "report.html", table, plots, {caption: video_path},
+        plan.out_dir / "report.html", table, plots, {caption: video_path},
         title=f"vid2vid evaluation: {run_dir.name}", notes=text,
         tables={"Drift: first vs last third of the evaluated frames (drift = first - last)":
-                _drift_rows(drift)})
+                drift_rows(drift)})
     return EvalResult(table, json_path, report_path, video_path, done, seconds, columns, drift)
-
-
-def compare_to_reference(generated: Path, reference: Path) -> dict:
-    """PSNR and SSIM of a generated video against the true frames of the same motion.
-
-    For the synthetic sample, whose driving clip is rendered exactly (same figure,
-    same camera): the reference is resized to the generated frames' size with
-    area averaging, then both are compared frame by frame, in constant memory.
-    """
-    import cv2
-
-    from vid2vid.metrics import psnr, ssim, to_tensor
-    from vid2vid.video import probe, read_frames
-
-    gen_info = probe(Path(generated), 10**6, None)
-    ref_info = probe(Path(reference), 10**6, None)
-    w, h = gen_info.size
-    scores_psnr, scores_ssim = [], []
-    for g, r in zip(read_frames(gen_info), read_frames(ref_info)):
-        r = cv2.resize(r, (w, h), interpolation=cv2.INTER_AREA)
-        gt, rt = to_tensor([g]), to_tensor([r])
-        scores_psnr.append(float(psnr(gt, rt)[0]))
-        scores_ssim.append(float(ssim(gt, rt)[0]))
-    if not scores_psnr:
-        raise UserError(f"{generated} or {reference} has no frames to compare")
-    return {"frames": len(scores_psnr), "psnr_db": sum(scores_psnr) / len(scores_psnr),
-            "ssim": sum(scores_ssim) / len(scores_ssim), "generated": str(generated),
-            "reference": str(reference),
-            "per_frame": {"psnr_db": scores_psnr, "ssim": scores_ssim}}

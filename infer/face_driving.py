@@ -20,12 +20,12 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from infer.driving import DETECT_MAX_SIZE, Driving, TransferOptions
 from infer.face_align import align_faces, mean_face
 from infer.trained import TrainedGenerator
-from infer.transfer import DETECT_MAX_SIZE, Driving, TransferOptions
 from preprocess.face import fill_gaps, track_faces
 from preprocess.face_crop import crop_track, place_boxes, to_crop
-from preprocess.pipeline import PreprocessOptions
+from preprocess.dataset_writer import PreprocessOptions
 from vid2vid.data import centered_geometry, pose_to_array
 from vid2vid.dataset_dir import frame_path
 from vid2vid.errors import UserError

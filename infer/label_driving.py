@@ -19,8 +19,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from infer.driving import Driving, TransferOptions
 from infer.trained import TrainedGenerator
-from infer.transfer import Driving, TransferOptions
 from vid2vid.data import centered_geometry
 from vid2vid.errors import UserError
 from vid2vid.label_maps import read_instance_png, read_label_folder, read_label_png

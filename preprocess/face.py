@@ -21,34 +21,33 @@ tracking mode, converted to OpenPose's face-70 layout), fills short gaps and
 smooths the crop track with zero-phase filters; pass 2 decodes again, crops and
 writes. Pass 1's result is saved as `.face_track.npz` in the output folder, so
 a run interrupted in pass 2 resumes there from its journal without tracking
-again (see `preprocess.pipeline` for the journal and atomic writes).
+again (see `preprocess.dataset_writer` for the journal and atomic writes).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from preprocess.dataset_writer import (JPEG_QUALITY, FrameDecoder, Journal, PreprocessOptions,
+                                       Summary, WarningLog, base_meta, check_truncation,
+                                       complete_meta, end_pass, identify, imwrite_atomic,
+                                       make_dirs, probe_range, progress_total, read_journal)
 from preprocess.detect import filter_native_logs
 from preprocess.edges import CANNY_HIGH, CANNY_LOW
 from preprocess.face_crop import (CENTER_SIGMA_S, CROP_RAISE, FACE_CROP_SCALE, FOREHEAD_RAISE,
                                   SIDE_MEDIAN_S, SIDE_SIGMA_S, background_edges, crop_track,
                                   face_region, inside, place_boxes, to_crop)
-from preprocess.flow import make_flow
+from preprocess.flow import FlowPerThread, make_flow
 from preprocess.gaps import interpolate
 from preprocess.mediapipe_to_openpose import face70_from_mesh
-from preprocess.pipeline import (JPEG_QUALITY, FrameDecoder, check_truncation,
-                                 PreprocessOptions, Summary, base_meta, identify, imwrite_atomic,
-                                 make_dirs, probe_range, read_journal)
 from vid2vid.dataset_dir import META, PROGRESS, frame_path, write_json_atomic
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
@@ -173,9 +172,7 @@ def _first_pass(source: Path, info: VideoInfo, first: int, stop: int | None,
                 options: PreprocessOptions, progress: bool, desc: str
                 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Pass 1 with its checks: (faces `[N, 70, 3]` frame pixels, statuses, boxes `[N, 3]`)."""
-    total = None
-    if info.expected_frames:
-        total = max((min(stop, info.expected_frames) if stop else info.expected_frames) - first, 0)
+    total = progress_total(info, first, stop)
     raw, detected = track_faces(info, first, stop, options, total, progress, desc)
     n = len(raw)
     if n == 0:
@@ -208,12 +205,7 @@ def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
         (out / PROGRESS).unlink(missing_ok=True)
         (out / TRACK_FILE).unlink(missing_ok=True)
 
-    warnings: list[str] = []
-
-    def warn(msg: str) -> None:
-        warnings.append(msg)
-        print(f"warning: {msg}", flush=True)
-
+    warn = WarningLog()
     flow = None if options.flow is None else make_flow(options.flow, warn)
     size = options.crop_size
     meta = base_meta("face", source, info, identity, first, stop, flow and flow.name,
@@ -244,37 +236,24 @@ def preprocess_face_video(source: Path, out: Path, options: PreprocessOptions,
 
     found, interpolated = status.count("found"), status.count("interpolated")
     capped = float(np.mean(boxes[:, 2] >= min(info.size)))
-    meta.update({
-        "complete": True,
-        "frames": n,
-        "counts": {"found": found, "interpolated": interpolated,
-                   "missing": n - found - interpolated},
-        "per_frame": {"person": [s != "missing" for s in status],
-                      "interpolated": [s == "interpolated" for s in status]},
-        "pose_stats": None,
-        "face": {
-            "crop_scale": FACE_CROP_SCALE,
-            "crop_size": size,
-            "boxes": boxes.tolist(),
-            "box_units": "[x0, y0, side] in pixels of the decoded frames "
-                         f"({info.size[0]}x{info.size[1]}, the source unless --max-size shrank it)",
-            "smoothing": (f"zero-phase over the whole track: centre Gaussian sigma "
-                          f"{CENTER_SIGMA_S} s, side running median {SIDE_MEDIAN_S} s then "
-                          f"Gaussian sigma {SIDE_SIGMA_S} s; centre raised {CROP_RAISE} of the "
-                          "landmark box height; frames without a face interpolated"),
-            "borders": "no padding: side capped at the frame's shorter side, box shifted "
-                       "inside the frame",
-            "side_capped": round(capped, 4),
-            "seg": f"hull of the 68 landmarks, brows raised {FOREHEAD_RAISE} of brow-to-chin",
-            "edges": f"Canny ({CANNY_LOW}, {CANNY_HIGH}) outside the face region dilated by "
-                     f"{max(1, round(size / 64))} px; the face sketch is drawn from pose/",
-        },
-        "truncated": truncated,
-        "warnings": warnings,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
-    write_json_atomic(out / META, meta)
-    (out / PROGRESS).unlink(missing_ok=True)
+    record = {  # meta.json's "face": where each crop was cut, and how
+        "crop_scale": FACE_CROP_SCALE,
+        "crop_size": size,
+        "boxes": boxes.tolist(),
+        "box_units": "[x0, y0, side] in pixels of the decoded frames "
+                     f"({info.size[0]}x{info.size[1]}, the source unless --max-size shrank it)",
+        "smoothing": (f"zero-phase over the whole track: centre Gaussian sigma "
+                      f"{CENTER_SIGMA_S} s, side running median {SIDE_MEDIAN_S} s then "
+                      f"Gaussian sigma {SIDE_SIGMA_S} s; centre raised {CROP_RAISE} of the "
+                      "landmark box height; frames without a face interpolated"),
+        "borders": "no padding: side capped at the frame's shorter side, box shifted "
+                   "inside the frame",
+        "side_capped": round(capped, 4),
+        "seg": f"hull of the 68 landmarks, brows raised {FOREHEAD_RAISE} of brow-to-chin",
+        "edges": f"Canny ({CANNY_LOW}, {CANNY_HIGH}) outside the face region dilated by "
+                 f"{max(1, round(size / 64))} px; the face sketch is drawn from pose/",
+    }
+    complete_meta(out, meta, status, truncated, warn.messages, face=record)
     (out / TRACK_FILE).unlink(missing_ok=True)
     return Summary(out, n, found, interpolated, time.time() - t0, subject="face",
                    truncated=truncated)
@@ -303,24 +282,6 @@ def _write_frame(out: Path, k: int, crop: np.ndarray, face: np.ndarray | None,
                         [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
-class _FlowPerThread:
-    """One flow estimator per worker thread: DIS keeps state per call; RAFT is shared, locked."""
-
-    def __init__(self, flow):
-        self.flow = flow
-        self._local = threading.local()
-        self._lock = threading.Lock()
-
-    def __call__(self, gray, prev_gray, rgb, prev_rgb) -> np.ndarray:
-        if self.flow.name == "raft":
-            with self._lock:
-                return self.flow(gray, prev_gray, rgb, prev_rgb)
-        est = getattr(self._local, "flow", None)
-        if est is None:
-            est = self._local.flow = type(self.flow)()
-        return est(gray, prev_gray)
-
-
 def _cut(info: VideoInfo, first: int, stop: int | None, out: Path, faces: np.ndarray,
          status: list[str], boxes: np.ndarray, size: int, flow, previews: bool, resume: int,
          progress: bool) -> None:
@@ -335,17 +296,16 @@ def _cut(info: VideoInfo, first: int, stop: int | None, out: Path, faces: np.nda
     decoder = FrameDecoder(info, first + max(resume - 1, 0), stop)
     bar = tqdm(total=n, initial=resume, unit="frame", disable=not progress,
                desc=f"{out.name} crops", dynamic_ncols=True, mininterval=0.5)
-    journal = open(out / PROGRESS, "a")
+    journal = Journal(out)
     pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="vid2vid-face")
-    flow = None if flow is None else _FlowPerThread(flow)
+    flow = None if flow is None else FlowPerThread(flow)
     pending: deque[tuple[int, Future]] = deque()
 
     def commit(block: bool) -> None:
         while pending and (block or pending[0][1].done()):
             j, future = pending.popleft()
             future.result()  # re-raises a worker's error (disk full, ...)
-            journal.write(json.dumps({"i": j, "status": status[j]}) + "\n")
-            journal.flush()
+            journal.commit(j, status[j])
             bar.update(1)
 
     prev = None
@@ -369,10 +329,7 @@ def _cut(info: VideoInfo, first: int, stop: int | None, out: Path, faces: np.nda
             prev, k = crop, k + 1
         commit(block=True)
     finally:
-        decoder.halt.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        journal.close()
-        bar.close()
+        end_pass(decoder, pool, journal, bar)
     if k < n:
         raise UserError(f"{info.path} decoded to {k} frames the second time but {n} the first; "
                         "re-encode it (ffmpeg -i IN -c:v libx264 fixed.mp4) and run again")

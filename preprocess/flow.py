@@ -7,11 +7,14 @@ the direction documented in `vid2vid.flow_png`: `frame_N[p] ~ frame_N-1[p + flow
 - RAFT (torchvision, `--flow raft`): more accurate, needs its pretrained
   weights in the torch hub cache; without them preprocessing says so once and
   uses DIS. Runs on the GPU when there is one.
+
+`FlowPerThread` lets the pipelines' writer threads share one estimator.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -84,3 +87,25 @@ def make_flow(method: str, warn) -> DISFlow | RAFTFlow:
         warn(f"RAFT weights not found at {path}; using OpenCV DIS flow instead "
              "(download them once with torchvision to use RAFT)")
     return DISFlow()
+
+
+class FlowPerThread:
+    """One estimator for several worker threads: DIS keeps state per call, so each thread
+    gets its own; RAFT (one model, maybe on the GPU) is shared behind a lock."""
+
+    def __init__(self, flow: DISFlow | RAFTFlow):
+        self.flow = flow
+        self.name = flow.name
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def __call__(self, gray: np.ndarray, prev_gray: np.ndarray, rgb: np.ndarray,
+                 prev_rgb: np.ndarray) -> np.ndarray:
+        """As the estimator's own call: frames N and N-1 -> backward flow `[H, W, 2]`."""
+        if self.flow.name == "raft":
+            with self._lock:
+                return self.flow(gray, prev_gray, rgb, prev_rgb)
+        est = getattr(self._local, "flow", None)
+        if est is None:
+            est = self._local.flow = type(self.flow)()
+        return est(gray, prev_gray)

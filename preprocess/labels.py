@@ -17,7 +17,7 @@ scene dataset exactly as they read a dancer:
 There is no pose/ or edges/ folder. Files are written to temporary names and
 renamed into place, and a frame is appended to `.progress.jsonl` only once all
 its files exist, so an interrupted import resumes where it stopped, as
-`preprocess.pipeline` does (whose helpers this module reuses).
+the other pipelines do (with the helpers of `preprocess.dataset_writer`).
 
 Label maps are matched to the source's frames by sorted (natural) order: one
 map per frame of the frame folder, or per frame of the video at the chosen
@@ -30,19 +30,19 @@ instance boundaries, which tell apart two cars the labels alone merge.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from preprocess.dataset_writer import (JPEG_QUALITY, Journal, PreprocessOptions, Summary,
+                                       WarningLog, base_meta, check_truncation, clear_dataset,
+                                       complete_meta, imwrite_atomic, input_sha256, make_dirs,
+                                       prepare_output, probe_range, progress_total,
+                                       read_journal)
 from preprocess.flow import make_flow
-from preprocess.pipeline import (JPEG_QUALITY, PreprocessOptions, Summary, check_truncation,
-                                 base_meta, clear_dataset, imwrite_atomic, input_sha256,
-                                 make_dirs, prepare_output, probe_range, read_journal)
 from vid2vid.dataset_dir import META, PROGRESS, frame_path, read_meta, write_json_atomic
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
@@ -212,12 +212,7 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
         (out / PROGRESS).unlink(missing_ok=True)
     make_dirs(out, False, LABEL_DIRS + (("instances",) if instance_files is not None else ()))
 
-    warnings: list[str] = []
-
-    def warn(msg: str) -> None:
-        warnings.append(msg)
-        print(f"warning: {msg}", flush=True)
-
+    warn = WarningLog()
     flow = None if options.flow is None else make_flow(options.flow, warn)
     meta = base_meta("labels", source, info, identity, first, stop, flow and flow.name)
     meta["labels"] = {
@@ -239,9 +234,7 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
     fg_lut = np.zeros(256, np.uint8)
     fg_lut[list(fg_classes)] = 255
 
-    total = None
-    if info.expected_frames:
-        total = max((min(stop, info.expected_frames) if stop else info.expected_frames) - first, 0)
+    total = progress_total(info, first, stop)
     from tqdm import tqdm
 
     bar = tqdm(total=total or None, initial=resume, unit="frame", disable=not progress,
@@ -251,7 +244,7 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
     last = decode_from - 1  # absolute index of the last decoded frame
     prev_rgb = prev_gray = None
     try:
-        with open(out / PROGRESS, "a") as journal:
+        with Journal(out) as journal:
             for i, rgb in enumerate(read_frames(info, decode_from, stop), start=decode_from):
                 last = i
                 gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -271,8 +264,7 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
                 if flow is not None and prev_gray is not None:
                     write_flow_png(frame_path(out, "flow", k),
                                    flow(gray, prev_gray, rgb, prev_rgb))
-                journal.write(json.dumps({"i": k, "status": "found"}) + "\n")
-                journal.flush()
+                journal.commit(k, "found")
                 n = k + 1
                 bar.update(1)
                 prev_rgb, prev_gray = rgb, gray
@@ -290,18 +282,8 @@ def import_labels(source: Path, out: Path, options: PreprocessOptions,
                                 "per frame")
     truncated = check_truncation(source, info, n, first, stop, warn)
     meta["labels"]["class_ids"] = np.flatnonzero(present).tolist()
-    meta.update({
-        "truncated": truncated,
-        "complete": True,
-        "frames": n,
-        "counts": {"found": n, "interpolated": 0, "missing": 0},
-        "per_frame": {"person": [True] * n, "interpolated": [False] * n},
-        "pose_stats": None,
-        "warnings": warnings,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
-    write_json_atomic(out / META, meta)
-    (out / PROGRESS).unlink(missing_ok=True)
+    meta["truncated"] = truncated  # before "frames", where label datasets have always had it
+    complete_meta(out, meta, ["found"] * n, truncated, warn.messages)
     return LabelSummary(out, n, n, 0, time.time() - t0,
                         classes=len(meta["labels"]["class_ids"]), truncated=truncated,
                         fps=info.fps, fps_assumed=info.is_folder and options.fps is None)

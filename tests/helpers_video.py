@@ -102,7 +102,8 @@ def figure_frame(pose: Pose, w: int, h: int, seed: int = 0) -> np.ndarray:
 def make_synthetic_dataset(root: Path, n: int = 60, w: int = 64, h: int = 64,
                            name: str = "figure") -> Path:
     """A complete dataset directory of a moving synthetic figure (poses imported as JSON)."""
-    from preprocess.pipeline import PreprocessOptions, preprocess_video
+    from preprocess.dataset_writer import PreprocessOptions
+    from preprocess.pose_pipeline import preprocess_video
 
     import cv2
 

@@ -66,7 +66,7 @@ def test_every_readme_command_line_parses():
 
 
 def test_compare_to_reference_of_identical_videos(tmp_path):
-    from infer.evaluate import compare_to_reference
+    from infer.reference import compare_to_reference
     from tests.helpers_video import noise_frames, write_video
 
     frames = noise_frames(5, w=64, h=48)

@@ -13,7 +13,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from infer.evaluate import DEFAULT_GAP, evaluate
+from infer.eval_frames import DEFAULT_GAP
+from infer.evaluate import evaluate
 from infer.redetect import PoseProbe
 from tests.helpers_video import figure_frame, synthetic_pose
 from train.trainer import train
@@ -41,7 +42,8 @@ def dancing_pose(i: int, w: int, h: int):
 def make_dataset(root: Path, w: int = 64, h: int = 64) -> Path:
     import cv2
 
-    from preprocess.pipeline import PreprocessOptions, preprocess_video
+    from preprocess.dataset_writer import PreprocessOptions
+    from preprocess.pose_pipeline import preprocess_video
 
     frames, poses = root / "dancer_frames", root / "dancer_openpose"
     frames.mkdir(parents=True)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from infer.face_align import align_faces, landmark_consistency, mean_face
-from preprocess.pipeline import PreprocessOptions
+from preprocess.dataset_writer import PreprocessOptions
 from tests.helpers_video import ffmpeg, write_video
 from vid2vid.dataset_dir import PROGRESS, frame_path, load_dataset, read_meta
 from vid2vid.errors import UserError

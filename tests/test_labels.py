@@ -17,7 +17,7 @@ from infer.label_retrieval import LabelIndex
 from preprocess.labels import convert_vid2vid, import_labels
 from vid2vid.label_maps import (CITYSCAPES_FG_CLASSES, instance_boundary, one_hot,
                                 read_label_folder, read_label_png)
-from preprocess.pipeline import PreprocessOptions
+from preprocess.dataset_writer import PreprocessOptions
 from vid2vid.dataset_dir import PROGRESS, frame_path, load_dataset
 from vid2vid.errors import UserError
 from vid2vid.flow_png import read_flow_png
@@ -142,6 +142,10 @@ def test_import_labels_from_a_frame_folder(tmp_path):
     options = replace(LABELS, labels=str(labels), instances=str(inst), fg_classes=(26,))
     summary = import_labels(frames, out, options, progress=False)
     assert summary.frames == 8 and "8 frames with label maps (3 classes" in summary.line()
+    # A frame folder carries no rate: the summary says which one the dataset got.
+    assert "25 fps assumed for a frame folder, pass --fps" in summary.line()
+    given = import_labels(frames, tmp_path / "ds25", replace(options, fps=25.0), progress=False)
+    assert "assumed" not in given.line()
     meta = load_dataset(out)
     assert meta["labels"]["class_ids"] == [7, 23, 26] and meta["labels"]["fg_classes"] == [26]
     assert meta["source"]["kind"] == "frames" and meta["size"] == [64, 32]

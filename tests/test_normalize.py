@@ -356,7 +356,7 @@ def test_old_half_body_dataset_is_measured_from_its_pose_folder(tmp_path):
 
 
 def test_transfer_onto_a_half_body_target_says_which_reference(tmp_path, capsys):
-    from infer.transfer import DrivingPoses, SourceClip
+    from infer.pose_driving import DrivingPoses, SourceClip
     from vid2vid.data import pose_to_array
 
     target = write_dataset(tmp_path / "talk", half_body_clip(), None)

@@ -1,4 +1,4 @@
-"""The training objective (train.chunk.chunk_losses) and its vid2vid options.
+"""The training objective (train.objective.chunk_losses) and its vid2vid options.
 
 Tiny networks at 32 px on CPU, fixed seeds. The discriminators run in eval
 mode so that spectral norm does no power iteration: a D then gives the same
@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from train.chunk import Batch, Networks, chunk_losses, temporal_windows
+from train.objective import Batch, Networks, chunk_losses, temporal_windows
 from vid2vid import losses
 from vid2vid.config import LossWeights, ModelConfig, TrainConfig
 from vid2vid.models import (FaceDiscriminator, Generator, GeneratorOutput, ImageDiscriminator,

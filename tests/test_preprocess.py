@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from preprocess.pipeline import PreprocessOptions, preprocess_video
+from preprocess.dataset_writer import PreprocessOptions
+from preprocess.pose_pipeline import preprocess_video
 from tests.helpers_video import (ffmpeg, noise_frames, real_video_path, write_pose_folder,
                                  write_video)
 from vid2vid.cli import cli

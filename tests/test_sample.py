@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from preprocess.sample import SampleOptions, keypoints_folder, render_frames, write_sample
+from preprocess.synthetic_dancer import SampleOptions, keypoints_folder, render_frames, write_sample
 from vid2vid.errors import UserError
 from vid2vid.pose import BODY, read_openpose_json
 
@@ -49,7 +49,8 @@ def test_motions_differ():
 def test_video_frames_fps_and_preprocess_with_its_keypoints(tmp_path):
     import imageio_ffmpeg
 
-    from preprocess.pipeline import PreprocessOptions, preprocess_video
+    from preprocess.dataset_writer import PreprocessOptions
+    from preprocess.pose_pipeline import preprocess_video
 
     out = tmp_path / "clip.mp4"
     result = write_sample(out, SampleOptions(motion="groove", seconds=1.2, size=64, fps=20))

@@ -15,8 +15,9 @@ import torch
 from click.testing import CliRunner
 
 import preprocess.detect
-from infer.transfer import (DrivingPoses, TransferOptions, fill_gaps, read_source,
-                            transfer)
+from infer.driving import TransferOptions
+from infer.pose_driving import DrivingPoses, fill_gaps, read_source
+from infer.transfer import transfer
 from tests.helpers_video import (ffmpeg, figure_frame, make_synthetic_dataset, real_video_path,
                                  synthetic_pose, write_pose_folder)
 from train.trainer import train

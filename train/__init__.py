@@ -1,1 +1,1 @@
-"""Dataset -> run directory: the training loop and its schedule (coming with the training issue)."""
+"""Dataset -> run directory: the training loop, its objective and schedule, and `vid2vid bench`."""

@@ -35,28 +35,27 @@ down within a process.
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
-import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 
-from train.chunk import Batch, Networks, chunk_losses
-from vid2vid import losses
+from train.bench_table import derive
+from train.objective import Batch, build_networks, chunk_losses, ema_update
 from vid2vid.config import ModelConfig, TrainConfig
 from vid2vid.data import MAP_CHANNELS, N_KEYPOINTS
+from vid2vid.errors import UserError
+from vid2vid.models import Generator
 from vid2vid.tasks import PoseTask
-from vid2vid.models import FaceDiscriminator, Generator, ImageDiscriminator, TemporalDiscriminator
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets,
 # matched as substrings of torch.cuda.get_device_name (longest match first).
@@ -275,39 +274,23 @@ def measure_inference(job: Job) -> dict:
 class TrainingStep:
     """The trainer's step (train/trainer.py, one stage, no data loading), on one clip.
 
-    The losses of each chunk are the trainer's own (`train.chunk.chunk_losses`).
-    Left out, as they do not change the computation: non-finite skipping
-    (the finiteness check itself, the step's one host sync, is kept),
-    distributed gradient averaging, logging and checkpoints.
+    The networks, the losses of each chunk and the EMA update are the trainer's own
+    (`train.objective`: `build_networks`, `chunk_losses`, `ema_update`). Left out,
+    as they do not change the computation: non-finite skipping (the finiteness
+    check itself, the step's one host sync, is kept), distributed gradient
+    averaging, logging and checkpoints.
     """
 
     def __init__(self, cfg: TrainConfig, map_channels: int, levels: int, device: torch.device,
                  variant: Variant):
         self.cfg, self.device, self.variant = cfg, device, variant
         self.memory_format = _memory_format(variant)
-        torch.manual_seed(cfg.seed)
-        self.G = Generator(cfg.model, map_channels, levels=levels)
-        self.D_img = ImageDiscriminator(cfg.model, map_channels)
-        self.D_tmp = TemporalDiscriminator(cfg.model) if cfg.temporal else None
-        self.D_face = FaceDiscriminator(cfg.model) if cfg.face_d else None
-        self.discriminators = torch.nn.ModuleList(
-            [d for d in (self.D_img, self.D_tmp, self.D_face) if d is not None])
-        self.G.to(device, memory_format=self.memory_format)
-        self.discriminators.to(device, memory_format=self.memory_format)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        betas = (cfg.beta1, cfg.beta2)
-        self.opt_G = torch.optim.Adam([{"params": list(level.parameters())}
-                                       for level in self.G.levels], lr=cfg.lr_g, betas=betas)
-        self.opt_D = torch.optim.Adam(self.discriminators.parameters(), lr=cfg.lr_d,
-                                      betas=betas)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # "no VGG19 weights": reported in the results
-            self.vgg = losses.VGGPerceptualLoss.pretrained()
-        if self.vgg is not None:
-            self.vgg.to(device)
-        self.nets = Networks(torch.compile(self.G) if variant.compile else self.G, self.D_img,
-                             self.D_tmp, self.D_face, self.discriminators, self.vgg,
-                             PoseTask().part_boxes)
+        # "no VGG19 weights" (built.notes) is reported in the results, not printed.
+        built = build_networks(cfg, map_channels, levels, cfg.face_d, device,
+                               self.memory_format)
+        self.G, self.G_ema, self.vgg = built.G, built.G_ema, built.vgg
+        self.opt_G, self.opt_D = built.opt_G, built.opt_D
+        self.nets = built.for_step(variant.compile, PoseTask().part_boxes)
         self.ema_updates = 0
 
     def __call__(self, clip: dict[str, torch.Tensor]) -> None:
@@ -335,12 +318,7 @@ class TrainingStep:
             self.opt_G.step()
             self.opt_D.step()
             self.ema_updates += 1
-            beta = min(cfg.ema, (1 + self.ema_updates) / (10 + self.ema_updates))
-            with torch.no_grad():
-                torch._foreach_lerp_(list(self.G_ema.parameters()),
-                                     [p.detach() for p in self.G.parameters()], 1 - beta)
-                for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-                    b_ema.copy_(b)
+            ema_update(self.G_ema, self.G, self.ema_updates, cfg.ema)
 
 
 def measure_train(job: Job) -> dict:
@@ -415,19 +393,48 @@ def _run_in_process(job: Job) -> dict:
         torch.cuda.empty_cache()
 
 
-def device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name(0)
+def cpu_info() -> str:
+    """The CPU's model name and the threads torch uses."""
     name = platform.processor() or platform.machine()
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
     except OSError:
         pass
     return f"{name}, {torch.get_num_threads()} threads"
+
+
+def device_name(device: str) -> str:
+    return torch.cuda.get_device_name(0) if device == "cuda" else cpu_info()
+
+
+def bench_settings(device: str, presets: str | None, sizes: str, levels: int
+                   ) -> tuple[list[str], list[int]]:
+    """`vid2vid bench`'s --presets and --sizes, checked: (presets, frame sizes).
+
+    Presets default to tiny,small on a CPU and small,base on CUDA.
+    """
+    try:
+        size_list = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--sizes {sizes!r} must be comma-separated integers, e.g. 128,256")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available")
+    on_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    preset_list = [p.strip() for p in (presets or ("small,base" if on_cuda else "tiny,small"))
+                   .split(",") if p.strip()]
+    for p in preset_list:
+        if p not in ("tiny", "small", "base"):
+            raise UserError(f"unknown preset {p!r} in --presets; choose from tiny, small, base")
+    # The generator needs frame sides divisible by 2**(n_downsample + levels - 1).
+    multiple = max(2 ** (ModelConfig.preset(p).n_downsample + levels - 1) for p in preset_list)
+    for s in size_list:
+        if s < 16 or s % multiple:
+            raise UserError(f"--sizes: {s} must be >= 16 and a multiple of {multiple} "
+                            f"for {levels} level(s)")
+    return preset_list, size_list
 
 
 def run_bench(presets: list[str], sizes: list[int], device: str = "auto", frames: int = 4,
@@ -467,7 +474,7 @@ def run_bench(presets: list[str], sizes: list[int], device: str = "auto", frames
                            "batch": b, **({"frames": frames} if phase == "train" else {}), **r}
                     if v == FP32:
                         reference = row
-                    _derive(row, reference, peak)
+                    derive(row, reference, peak)
                     rows.append(row)
     return {
         "device": device, "device_name": name, "torch": torch.__version__,
@@ -479,77 +486,3 @@ def run_bench(presets: list[str], sizes: list[int], device: str = "auto", frames
                      "levels": levels, "map_channels": map_channels, "compile": compile_},
         "rows": rows,
     }
-
-
-def _derive(row: dict, reference: dict | None, peak: float | None) -> None:
-    """Speed-up against the fp32 row; achieved TFLOP/s and share of the bf16 peak."""
-    rate = row.get("frames_per_s")
-    ref = (reference or {}).get("frames_per_s")
-    row["speedup"] = rate / ref if rate and ref else None
-    flops = (reference or {}).get("flops_per_frame")
-    row["flops_per_frame"] = flops   # FLOPs do not depend on the variant: the fp32 count
-    row["tflops_per_s"] = flops * rate / 1e12 if flops and rate else None
-    row["peak_fraction"] = (row["tflops_per_s"] / peak
-                            if peak and row["tflops_per_s"] is not None else None)
-
-
-# -- the table -------------------------------------------------------------------------------
-
-def format_table(result: dict) -> str:
-    """A markdown table: one line per preset, size and variant, inference and training."""
-    s = result["settings"]
-    peak = result["bf16_peak_tflops"]
-    lines = [
-        f"device: {result['device']} ({result['device_name']}); torch {result['torch']}",
-        f"inference: generator, video mode, batch {s['inference_batch']}, {s['levels']} "
-        f"level(s); training: batch {s['train_batch']}, {s['frames']}-frame clips, G + image, "
-        f"temporal and face Ds, all losses, backward, Adam; synthetic inputs",
-        f"peak memory: {result['peak_memory']}; bf16 peak: "
-        f"{f'{peak:g} TFLOP/s' if peak else 'unknown'}; speed-up: rate / eager fp32 rate",
-        "",
-        "| preset | size | variant | G frames/s | x | train steps/s | train frames/s | x "
-        "| peak memory (G / train) | GFLOP/frame (G / train) | % bf16 peak (G / train) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    by_key: dict[tuple, dict[str, dict]] = {}
-    for r in result["rows"]:
-        by_key.setdefault((r["preset"], r["size"], r["variant"]), {})[r["phase"]] = r
-    for (preset, size, variant), phases in by_key.items():
-        g, t = phases.get("inference", {}), phases.get("train", {})
-        cells = [
-            _num(g.get("frames_per_s"), g), _ratio(g.get("speedup")),
-            _num(t.get("steps_per_s"), t), _num(t.get("frames_per_s"), t),
-            _ratio(t.get("speedup")),
-            f"{_mib(g.get('peak_memory_bytes'))} / {_mib(t.get('peak_memory_bytes'))}",
-            f"{_gflop(g.get('flops_per_frame'))} / {_gflop(t.get('flops_per_frame'))}",
-            f"{_pct(g.get('peak_fraction'))} / {_pct(t.get('peak_fraction'))}",
-        ]
-        lines.append(f"| {preset} | {size} | {variant} | " + " | ".join(cells) + " |")
-    errors = [r for r in result["rows"] if "error" in r]
-    for r in errors:
-        lines.append(f"\n{r['preset']} {r['size']}px {r['phase']} {r['variant']}: "
-                     f"failed: {r['error']}")
-    return "\n".join(lines)
-
-
-def _num(x, row: dict) -> str:
-    if "error" in row:
-        return "failed"
-    return "-" if x is None else f"{x:.3g}" if x < 100 else f"{x:.0f}"
-
-
-def _ratio(x) -> str:
-    return "-" if x is None else f"{x:.2f}"
-
-
-def _mib(x) -> str:
-    return "-" if x is None else f"{x / 2**20:.0f} MiB"
-
-
-def _gflop(x) -> str:
-    return "-" if x is None else f"{x / 1e9:.2f}"
-
-
-def _pct(x) -> str:
-    return "-" if x is None or not math.isfinite(x) else f"{100 * x:.1f} %"
-

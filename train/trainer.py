@@ -1,6 +1,7 @@
 """`vid2vid train`: dataset directories -> a run directory with a trained generator.
 
-The whole loop is `train()` below, top to bottom. One step is one batch of
+The whole loop is `_train()` below, top to bottom (`train()` sets up and
+tears down the processes around it). One step is one batch of
 clips. Each clip is generated frame by frame (frame 0 in image mode, then
 from the two previous *outputs*), in chunks of `bptt` frames: the outputs of
 earlier chunks are detached, so memory grows with `bptt`, not with the clip.
@@ -8,7 +9,8 @@ Per chunk the generator's losses are computed against the current
 discriminators, then the discriminators' losses on the detached outputs, and
 both take an optimiser step together.
 
-The losses of a chunk are `train.chunk.chunk_losses` (shared with `vid2vid
+The networks, the losses of a chunk and the EMA step are `train.objective`'s
+`build_networks`, `chunk_losses` and `ema_update` (shared with `vid2vid
 bench`, so the benchmark times exactly what trains).
 
 Robustness: a non-finite loss skips the step (counted; many in a row stop
@@ -20,13 +22,11 @@ would fit.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import random
 import signal
 import sys
 import time
-import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -34,16 +34,14 @@ import numpy as np
 import torch
 import yaml
 
-from train.chunk import Batch, Networks, chunk_losses
 from train.distributed import World, all_agree, average_gradients, init_world, shutdown
-from train.samples import write_grid, write_sample_video
+from train.objective import Batch, build_networks, chunk_losses, ema_update
+from train.sample_grids import write_grid, write_sample_video
 from train.schedule import Stage, build_stages, extend_stages, format_table, stage_at
-from vid2vid import losses
 from vid2vid.checkpoint import load_checkpoint, save_checkpoint
 from vid2vid.config import TrainConfig
 from vid2vid.data import ClipDataset, VideoIndex, index_dataset, no_augment
 from vid2vid.errors import UserError
-from vid2vid.models import FaceDiscriminator, Generator, ImageDiscriminator, TemporalDiscriminator
 from vid2vid.runs import CONFIG, new_run_dir
 from vid2vid.tasks import same_task
 
@@ -189,33 +187,16 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
         print(format_table(stages))
 
     # -- networks and optimisers ----------------------------------------------------
-    torch.manual_seed(cfg.seed)  # every rank builds the same initial weights
-    G = Generator(cfg.model, task.channels, levels=stages[0].levels + 1)
-    D_img = ImageDiscriminator(cfg.model, task.channels)
-    D_tmp = TemporalDiscriminator(cfg.model) if cfg.temporal else None
-    D_face = FaceDiscriminator(cfg.model) if cfg.face_d and task.part else None
-    discriminators = torch.nn.ModuleList([d for d in (D_img, D_tmp, D_face) if d is not None])
-    if ckpt is not None:
-        while len(G.levels) < ckpt["levels"]:
-            G.grow()
-    G.to(device, memory_format=memory_format)
-    discriminators.to(device, memory_format=memory_format)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    betas = (cfg.beta1, cfg.beta2)
-    # One param group per level, so growing adds a group and a resumed run rebuilds the same.
-    opt_G = torch.optim.Adam([{"params": list(level.parameters())} for level in G.levels],
-                             lr=cfg.lr_g, betas=betas)
-    opt_D = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr_d, betas=betas)
+    # A resumed run grows G to its checkpoint's levels before the weights are loaded.
+    built = build_networks(cfg, task.channels, stages[0].levels + 1,
+                           bool(cfg.face_d and task.part), device, memory_format,
+                           grow_to=ckpt["levels"] if ckpt is not None else 0)
+    G, G_ema, discriminators = built.G, built.G_ema, built.discriminators
+    opt_G, opt_D, vgg = built.opt_G, built.opt_D, built.vgg
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        vgg = losses.VGGPerceptualLoss.pretrained()
     if world.main:
-        for w in caught:
-            print(f"note: {w.message}")
-    if vgg is not None:
-        vgg.to(device)
-    if world.main:
+        for note in built.notes:
+            print(f"note: {note}")
         n_g = sum(p.numel() for p in G.parameters()) / 1e6
         n_d = sum(p.numel() for p in discriminators.parameters()) / 1e6
         print(f"model: preset {cfg.preset}, G {n_g:.2f} M parameters "
@@ -282,8 +263,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
     previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
                 else nullcontext())
-    nets = Networks(torch.compile(G) if cfg.compile else G, D_img, D_tmp, D_face,
-                    discriminators, vgg, task.part_boxes)
+    nets = built.for_step(cfg.compile, task.part_boxes)
     stage: Stage | None = None
     loader = dataset = None
     last_save = time.time()
@@ -354,14 +334,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
                 scaler.step(opt_G)
                 scaler.step(opt_D)
                 scaler.update()
-                # EMA with a warm-up, so short runs do not sample from the initial weights.
                 ema_updates += 1
-                beta = min(cfg.ema, (1 + ema_updates) / (10 + ema_updates))
-                with torch.no_grad():
-                    ema_p = [p for p in G_ema.parameters()]
-                    torch._foreach_lerp_(ema_p, [p.detach() for p in G.parameters()], 1 - beta)
-                    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-                        b_ema.copy_(b)
+                ema_update(G_ema, G, ema_updates, cfg.ema)
                 chunks += 1
                 for k, v in {**terms, **d_terms}.items():
                     sums[k] = sums.get(k, 0) + v.detach()

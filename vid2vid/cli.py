@@ -1,6 +1,7 @@
 """The `vid2vid` command line.
 
-Only click is imported at module level; each command imports its stage
+Only click is imported at module level (with `vid2vid.cli_errors`, which
+turns expected failures into one line); each command imports its stage
 (`preprocess`, `train`, `infer`) inside its body, so `vid2vid --help` and
 `vid2vid --version` answer instantly without loading torch or mediapipe.
 A command is registered here only once it works end to end.
@@ -8,44 +9,13 @@ A command is registered here only once it works end to end.
 
 from __future__ import annotations
 
-import errno
-import sys
-
 import click
 
 from vid2vid import __version__
+from vid2vid.cli_errors import OneLineErrors
 
 
-class _Vid2VidGroup(click.Group):
-    """Turns expected failures into one-line messages instead of tracebacks."""
-
-    def invoke(self, ctx: click.Context):
-        from vid2vid.errors import UserError
-
-        try:
-            return super().invoke(ctx)
-        except UserError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo(
-                "\ninterrupted: finished work is kept; run the same command again to resume",
-                err=True,
-            )
-            sys.exit(130)
-        except OSError as e:
-            if e.errno == errno.ENOSPC:
-                where = f" writing {e.filename}" if e.filename else ""
-                click.echo(
-                    f"error: disk full{where}; free some space and run the same command "
-                    "again to resume",
-                    err=True,
-                )
-                sys.exit(2)
-            raise
-
-
-@click.group(cls=_Vid2VidGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vid2vid")
 def cli() -> None:
     """Conditional video-to-video synthesis: pose, edges or labels -> video.
@@ -137,40 +107,16 @@ def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, n
     README "Dataset directory". Re-running skips finished work and resumes an
     interrupted run.
     """
-    from pathlib import Path
+    from preprocess.dataset_writer import PreprocessOptions
+    from preprocess.pipeline import preprocess_command
 
-    from preprocess.pipeline import PreprocessOptions, preprocess_many
-    from vid2vid.errors import UserError
-
-    if from_vid2vid is not None:
-        if inputs:
-            raise UserError("--from-vid2vid converts a whole dataset; give no VIDEO with it")
-        task = "labels"
-    elif not inputs:
-        raise UserError("give at least one VIDEO_OR_FOLDER (or --from-vid2vid ROOT); see "
-                        "vid2vid preprocess --help")
-    if task == "labels" and from_vid2vid is None and labels_dir is None:
-        raise UserError("--task labels needs --labels DIR, the folder of per-frame label maps "
-                        "(or --from-vid2vid ROOT for NVIDIA vid2vid's layout)")
-    if task != "labels" and (labels_dir or instances or num_classes or fg_classes):
-        raise UserError("--labels, --instances, --num-classes and --fg-classes belong to "
-                        "--task labels")
-    if task != "pose" and keypoints:
-        raise UserError("--keypoints imports body poses; it belongs to --task pose")
     options = PreprocessOptions(
         max_size=max_size, fps=fps, start=start, end=end, keypoints=keypoints,
         flow=None if no_flow else flow_method, smooth=smooth, max_gap=max_gap,
         previews=previews, task=task, crop_size=crop_size, labels=labels_dir,
         instances=instances, num_classes=num_classes, fg_classes=fg_classes,
     )
-    if from_vid2vid is not None:
-        from preprocess.labels import convert_vid2vid
-
-        root = Path(from_vid2vid)
-        convert_vid2vid(root, Path(out) if out else Path("data") / root.resolve().name,
-                        options, overwrite=overwrite)
-        return
-    preprocess_many(list(inputs), out, options, overwrite=overwrite)
+    preprocess_command(list(inputs), out, options, from_vid2vid, overwrite=overwrite)
 
 
 @cli.command()
@@ -307,7 +253,8 @@ def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max
     """
     from pathlib import Path
 
-    from infer.transfer import TransferOptions, transfer as run_transfer
+    from infer.driving import TransferOptions
+    from infer.transfer import transfer as run_transfer
 
     options = TransferOptions(checkpoint=checkpoint, compare=compare, normalize=not no_normalize,
                               smooth=smooth, max_gap=max_gap, max_frames=max_frames,
@@ -382,7 +329,7 @@ def sample(out, motion, seconds, size, seed, fps) -> None:
     vid2vid sample sway.mp4
     vid2vid preprocess sway.mp4 --keypoints sway_openpose
     """
-    from preprocess.sample import SampleOptions, write_sample
+    from preprocess.synthetic_dancer import SampleOptions, write_sample
 
     result = write_sample(out, SampleOptions(motion=motion, seconds=seconds, size=size,
                                              seed=seed, fps=fps))
@@ -424,31 +371,10 @@ def bench(device, presets, sizes, frames, repeats, seconds, no_train, compile_, 
     """
     import json
 
-    from train.bench import run_bench, format_table
-    from vid2vid.errors import UserError
+    from train.bench import bench_settings, run_bench
+    from train.bench_table import format_table
 
-    try:
-        size_list = [int(s) for s in sizes.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--sizes {sizes!r} must be comma-separated integers, e.g. 128,256")
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available")
-    on_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    preset_list = [p.strip() for p in (presets or ("small,base" if on_cuda else "tiny,small"))
-                   .split(",") if p.strip()]
-    for p in preset_list:
-        if p not in ("tiny", "small", "base"):
-            raise UserError(f"unknown preset {p!r} in --presets; choose from tiny, small, base")
-    from vid2vid.config import ModelConfig
-
-    # The generator needs frame sides divisible by 2**(n_downsample + levels - 1).
-    multiple = max(2 ** (ModelConfig.preset(p).n_downsample + levels - 1) for p in preset_list)
-    for s in size_list:
-        if s < 16 or s % multiple:
-            raise UserError(f"--sizes: {s} must be >= 16 and a multiple of {multiple} "
-                            f"for {levels} level(s)")
+    preset_list, size_list = bench_settings(device, presets, sizes, levels)
     progress = None if as_json else (lambda line: click.echo(line, err=True))
     result = run_bench(preset_list, size_list, device=device, frames=frames, repeats=repeats,
                        seconds=seconds, train=not no_train, compile_=compile_, levels=levels,
@@ -528,25 +454,12 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     ctx.invoke(transfer, source=str(drive_video), target=str(dataset), out=str(result),
                checkpoint=str(run), compare=True, no_normalize=True, device=device)
     ctx.invoke(evaluate, run=str(run), device=device)
-    import json
+    from infer.reference import controlled_report
 
-    from infer.evaluate import compare_to_reference
-
-    from infer.report import write_report
-
-    controlled = compare_to_reference(result, drive_video)
-    (out / "controlled.json").write_text(json.dumps(controlled, indent=1))
     # The controlled benchmark has its own page: run/report.html scores self-reenactment
     # of the training motion; this one scores the new motion against its true renders.
-    page = write_report(
-        out / "report.html",
-        {"transfer vs true renders": {"PSNR dB": controlled["psnr_db"],
-                                      "SSIM": controlled["ssim"],
-                                      "frames": controlled["frames"]}},
-        {"PSNR dB": controlled["per_frame"]["psnr_db"],
-         "SSIM": controlled["per_frame"]["ssim"]},
-        {"source | pose | result": out / "transfer_compare.mp4"},
-        title="vid2vid demo: controlled benchmark",
+    controlled, page = controlled_report(
+        result, drive_video, out / "transfer_compare.mp4", out,
         notes=(f"Trained on the synthetic dancer's 'sway' ({preset} preset, {size} px, "
                f"{steps} steps), driven by 'groove', compared frame by frame with the exact "
                f"renders of 'groove' ({drive_video}). The run's own evaluation (held-out "

@@ -203,7 +203,7 @@ class LossWeights:
     """Weights of the generator's loss terms (the discriminators' GAN losses have weight 1).
 
     Options that follow vid2vid more closely; each default keeps the objective
-    as it was before the option existed (`train/chunk.py` implements them):
+    as it was before the option existed (`train/objective.py` implements them):
         warp_generated: temporal consistency of the output, L1(x_t,
             warp(x_{t-1}, gt flow)) weighted by the gt flow's confidence, the
             warped frame a target (detached). vid2vid: G_Warp, weight 10.

@@ -32,7 +32,7 @@ from typing import Iterator
 
 import numpy as np
 
-from preprocess.sample_draw import Canvas, background, draw_face, noise, pick_look
+from preprocess.synthetic_draw import Canvas, background, draw_face, noise, pick_look
 from vid2vid.errors import UserError
 from vid2vid.pose import BODY, Pose, write_openpose_json
 

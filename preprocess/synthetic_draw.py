@@ -1,4 +1,4 @@
-"""Drawing the synthetic dancer of `preprocess.sample`: background, shaded parts, face.
+"""Drawing the synthetic dancer of `preprocess.synthetic_dancer`: background, shaded parts, face.
 
 Parts are anti-aliased distance fields in numpy (capsules, ellipses, convex
 4-gons) lit by one light from the top left; the face details are OpenCV

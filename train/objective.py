@@ -1,11 +1,13 @@
-"""The losses of one chunk of a clip: the computation the training loop steps on.
+"""The training objective: the networks a run trains, the losses of one chunk, the EMA.
 
 `chunk_losses` generates frames c0..c1-1 of a clip (appending them to `fakes`,
 whose earlier entries are the clip's previous outputs) and returns the
 generator's and the discriminators' loss terms. The training loop
 (`train/trainer.py`) owns everything around it: autocast, backward, the
-finiteness check, gradient averaging, optimiser and EMA steps. `vid2vid bench`
-times the same function, so the benchmark measures exactly what trains.
+finiteness check, gradient averaging and the optimiser steps. `vid2vid bench`
+builds its networks with the same `build_networks`, times the same
+`chunk_losses` and steps the same `ema_update`, so the benchmark measures
+exactly what trains.
 
 Generator terms (weights in `TrainConfig.loss`): image GAN + feature
 matching, temporal GAN per frame skip, part-crop GAN (the face of a body,
@@ -28,6 +30,8 @@ its logits the discriminator's loss.
 
 from __future__ import annotations
 
+import copy
+import warnings
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -37,7 +41,8 @@ from vid2vid import losses
 from vid2vid.config import TrainConfig
 from vid2vid.crops import crop_and_resize
 from vid2vid.generate import frame_window, map_window
-from vid2vid.models import DiscriminatorOutput, warp
+from vid2vid.models import (DiscriminatorOutput, FaceDiscriminator, Generator, ImageDiscriminator,
+                            TemporalDiscriminator, warp)
 
 
 @dataclass
@@ -55,6 +60,80 @@ class Networks:
     discriminators: torch.nn.ModuleList
     vgg: torch.nn.Module | None
     part_boxes: Callable | None = None
+
+
+@dataclass
+class TrainingNetworks:
+    """A run's networks and optimisers, as `build_networks` makes them."""
+
+    G: Generator
+    D_img: ImageDiscriminator
+    D_tmp: TemporalDiscriminator | None
+    D_face: FaceDiscriminator | None
+    discriminators: torch.nn.ModuleList   # the Ds that exist, in that order (one optimiser)
+    G_ema: Generator
+    opt_G: torch.optim.Adam
+    opt_D: torch.optim.Adam
+    vgg: losses.VGGPerceptualLoss | None
+    notes: list[str]                      # warnings while loading VGG19 (no weights: L1)
+
+    def for_step(self, compile_: bool, part_boxes: Callable | None) -> Networks:
+        """What `chunk_losses` runs: G (torch.compile'd when asked), the Ds and VGG."""
+        G_step = torch.compile(self.G) if compile_ else self.G
+        return Networks(G_step, self.D_img, self.D_tmp, self.D_face, self.discriminators,
+                        self.vgg, part_boxes)
+
+
+def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
+                   device: torch.device, memory_format: torch.memory_format,
+                   grow_to: int = 0) -> TrainingNetworks:
+    """G with `levels` levels, the discriminators (D_face when `part`), G_ema, both Adams
+    and VGG19 (None without its weights), on `device`.
+
+    Seeds torch with `cfg.seed` first, so every rank builds the same initial weights.
+    `grow_to`: G grows to that many levels before anything moves (a resumed run: its
+    checkpoint's levels). The order of construction fixes the random initial weights,
+    and a resumed run loads its state into an optimiser of the same param groups, so
+    it must stay as it is for resumed runs to match uninterrupted ones bit for bit.
+    """
+    torch.manual_seed(cfg.seed)
+    G = Generator(cfg.model, map_channels, levels=levels)
+    D_img = ImageDiscriminator(cfg.model, map_channels)
+    D_tmp = TemporalDiscriminator(cfg.model) if cfg.temporal else None
+    D_face = FaceDiscriminator(cfg.model) if part else None
+    discriminators = torch.nn.ModuleList([d for d in (D_img, D_tmp, D_face) if d is not None])
+    while len(G.levels) < grow_to:
+        G.grow()
+    G.to(device, memory_format=memory_format)
+    discriminators.to(device, memory_format=memory_format)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    betas = (cfg.beta1, cfg.beta2)
+    # One param group per level, so growing adds a group and a resumed run rebuilds the same.
+    opt_G = torch.optim.Adam([{"params": list(level.parameters())} for level in G.levels],
+                             lr=cfg.lr_g, betas=betas)
+    opt_D = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr_d, betas=betas)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vgg = losses.VGGPerceptualLoss.pretrained()
+    if vgg is not None:
+        vgg.to(device)
+    return TrainingNetworks(G, D_img, D_tmp, D_face, discriminators, G_ema, opt_G, opt_D, vgg,
+                            [str(w.message) for w in caught])
+
+
+def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, ema_updates: int,
+               ema: float) -> None:
+    """Moves G_ema towards G; `ema_updates` counts the updates, this one included.
+
+    With a warm-up (decay (1 + n) / (10 + n) until it reaches `ema`), so short runs
+    do not sample from the initial weights. Buffers are copied as they are.
+    """
+    beta = min(ema, (1 + ema_updates) / (10 + ema_updates))
+    with torch.no_grad():
+        torch._foreach_lerp_(list(G_ema.parameters()), [p.detach() for p in G.parameters()],
+                             1 - beta)
+        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
 
 
 class Batch(NamedTuple):
