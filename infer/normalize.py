@@ -5,7 +5,7 @@ different distances, and are not equally tall. Drawing the source's
 keypoints unchanged would ask the target's generator for a body of the wrong
 size in the wrong place. EDN fixes this with one affine map per frame,
 `(x, y) -> (cx_t + s * (x - cx_s), a + s * (y - f))`, built from each
-subject's `vid2vid.pose_stats.PoseStats`. Two references, one for both
+subject's `vid2vid.pose_stats.PoseStats`. Three references, one for both
 subjects (a map between two different measures would be meaningless):
 
 - ankles (EDN's): f is the source's lower ankle y in the current frame, the
@@ -15,7 +15,10 @@ subjects (a map between two different measures would be meaningless):
   half of its frames (a target filmed from the waist up, a source whose
   feet leave the frame): f is the neck y, the anchors are the neck's closest
   and farthest y, and the scale is the ratio of the shoulder widths, one for
-  the clip (half-body videos seldom move in depth).
+  the clip (half-body videos seldom move in depth);
+- head, when either subject never shows its shoulders (a close-up of a
+  talking head): f is the nose y, the scale the ratio of the head widths
+  (ears apart, or twice the eyes).
 
 With S the source's statistics (source pixels), T the target's (target
 pixels), close/far/h the chosen reference's anchors and lengths:
@@ -23,6 +26,7 @@ pixels), close/far/h the chosen reference's anchors and lengths:
     p     = clip((f - S.far) / (S.close - S.far), 0, 1)      where the source stands
     s     = lerp(T.h_far / S.h_far, T.h_close / S.h_close, p)   scale (ankles)
     s     = T.shoulder_width / S.shoulder_width                 scale (shoulders)
+    s     = T.head_width / S.head_width                         scale (head)
     g     = min((T.close - T.far) / (S.close - S.far), max_gain * mean scale)
     a     = T.mid + g * (f - S.mid)                           where the target's anchor goes
     y'    = a + s * (y - f);   x' = cx_t + s * (x - cx_s)
@@ -79,13 +83,14 @@ import numpy as np
 from vid2vid.dataset_dir import frame_path, load_dataset
 from vid2vid.errors import UserError
 from vid2vid.pose import BODY, Pose, read_openpose_json
-from vid2vid.pose_stats import PoseStats, PoseStatsAccumulator, neck_point
+from vid2vid.pose_stats import PoseStats, PoseStatsAccumulator, head_point, neck_point
 
 __all__ = ["PoseNormalizer", "Reference", "choose_reference", "ankle_y", "stats_from_poses",
            "dataset_pose_stats"]
 
-Reference = Literal["ankles", "shoulders"]
-REFERENCE_NAMES = {"ankles": "ankles and height", "shoulders": "shoulders and neck"}
+Reference = Literal["ankles", "shoulders", "head"]
+REFERENCE_NAMES = {"ankles": "ankles and height", "shoulders": "shoulders and neck",
+                   "head": "head position and width"}
 
 _EPS = 1e-6
 
@@ -106,9 +111,10 @@ def ankle_y(pose: Pose | None) -> float | None:
 
 
 def choose_reference(source: PoseStats, target: PoseStats) -> tuple[Reference, str]:
-    """(reference, why) for a pair: ankles unless either subject mostly lacks them.
+    """(reference, why) for a pair: ankles unless either subject mostly lacks them, then
+    the shoulders unless either never shows them, then the head (a close-up).
 
-    UserError when the shoulders are needed but a subject never showed them.
+    UserError when not even the head is seen in one of them.
     """
     subjects = (("the source", source), ("the target", target))
     reasons = [f"{name} shows no ankles" if not s.frames else
@@ -116,18 +122,24 @@ def choose_reference(source: PoseStats, target: PoseStats) -> tuple[Reference, s
                for name, s in subjects if not s.mostly_ankles]
     if not reasons:
         return "ankles", "source and target show their ankles"
+    if all(s.has_upper for _, s in subjects):
+        return "shoulders", "; ".join(reasons)
+    reasons += [f"{name} shows no shoulders" for name, s in subjects if not s.has_upper]
     for name, s in subjects:
-        if not s.has_upper:
-            raise UserError(f"{'; '.join(reasons)}, and {name} never shows its neck and both "
-                            "shoulders, so poses cannot be normalised; pass --no-normalize")
-    return "shoulders", "; ".join(reasons)
+        if not s.has_head:
+            raise UserError(f"{'; '.join(reasons)}, and {name} never shows its face well "
+                            "enough to measure, so poses cannot be normalised; pass "
+                            "--no-normalize")
+    return "head", "; ".join(reasons)
 
 
 def _check_stats(stats: PoseStats, name: str, reference: Reference) -> None:
     if reference == "ankles":
         values = (stats.ankle_close, stats.ankle_far, stats.height_close, stats.height_far)
-    else:
+    elif reference == "shoulders":
         values = (stats.neck_close, stats.neck_far, stats.shoulder_width)
+    else:
+        values = (stats.head_close, stats.head_far, stats.head_width)
     if not all(v is not None and math.isfinite(v) for v in values):
         raise UserError(f"pose statistics of {name} are not finite ({stats}); recompute them")
     if reference == "ankles":
@@ -136,11 +148,16 @@ def _check_stats(stats: PoseStats, name: str, reference: Reference) -> None:
                             "person's head and ankles were never seen apart; use a clip showing "
                             "the whole body")
         close, far = stats.ankle_close, stats.ankle_far
-    else:
+    elif reference == "shoulders":
         if stats.shoulder_width <= 0:
             raise UserError(f"pose statistics of {name} have a zero shoulder width ({stats}); "
                             "use a clip showing the person facing the camera")
         close, far = stats.neck_close, stats.neck_far
+    else:
+        if stats.head_width <= 0:
+            raise UserError(f"pose statistics of {name} have a zero head width ({stats}); "
+                            "use a clip showing the face towards the camera")
+        close, far = stats.head_close, stats.head_far
     if close < far:
         raise UserError(f"pose statistics of {name} have close above far ({stats}); recompute them")
 
@@ -167,7 +184,7 @@ class PoseNormalizer:
         target_size: (width, height) of the target's frames.
         max_gain: cap on the anchor gain, in units of the mean body scale (see
             the module docstring); `math.inf` disables it.
-        reference: "ankles" or "shoulders"; None picks one with
+        reference: "ankles", "shoulders" or "head"; None picks one with
             `choose_reference` (`description` says which, and why).
 
     Call it on each source frame in order: it remembers the last anchor seen
@@ -183,7 +200,8 @@ class PoseNormalizer:
         elif reference in REFERENCE_NAMES:
             self.reason = "as asked"
         else:
-            raise ValueError(f"reference must be 'ankles' or 'shoulders', got {reference!r}")
+            raise ValueError(f"reference must be one of {', '.join(REFERENCE_NAMES)}, got "
+                             f"{reference!r}")
         self.reference: Reference = reference
         _check_stats(source, "the source", reference)
         _check_stats(target, "the target", reference)
@@ -199,10 +217,14 @@ class PoseNormalizer:
             t_close, t_far = target.ankle_close, target.ankle_far
             self.scale_close = target.height_close / source.height_close
             self.scale_far = target.height_far / source.height_far
-        else:
+        elif reference == "shoulders":
             s_close, s_far = source.neck_close, source.neck_far
             t_close, t_far = target.neck_close, target.neck_far
             self.scale_close = self.scale_far = target.shoulder_width / source.shoulder_width
+        else:
+            s_close, s_far = source.head_close, source.head_far
+            t_close, t_far = target.head_close, target.head_far
+            self.scale_close = self.scale_far = target.head_width / source.head_width
         self.source_far = s_far
         self.source_span = s_close - s_far
         self.source_mid = (s_close + s_far) / 2
@@ -224,8 +246,10 @@ class PoseNormalizer:
         self._last_anchor_y = None
 
     def anchor(self, pose: Pose) -> tuple[float, float] | None:
-        """(x, y) of the reference point of one source pose: the lower ankle or the neck."""
-        return _lower_ankle(pose) if self.reference == "ankles" else neck_point(pose)
+        """(x, y) of the reference point of one source pose: the lower ankle, neck or nose."""
+        if self.reference == "ankles":
+            return _lower_ankle(pose)
+        return neck_point(pose) if self.reference == "shoulders" else head_point(pose)
 
     def transform(self, anchor_y: float) -> tuple[float, float]:
         """(scale s, target anchor y a) for a source frame whose anchor is at y = `anchor_y`."""
@@ -272,9 +296,9 @@ def stats_from_poses(poses: Iterable[Pose | None], name: str) -> PoseStats:
         acc.add(pose)
     stats = acc.summarize()
     if stats is None:
-        raise UserError(f"{name}: no frame shows both the head and an ankle, nor the neck and "
-                        "both shoulders, so poses cannot be normalised; use a clip with the "
-                        "person in view or pass --no-normalize")
+        raise UserError(f"{name}: no frame shows the head and an ankle, the neck and both "
+                        "shoulders, or the face, so poses cannot be normalised; use a clip with "
+                        "the person in view or pass --no-normalize")
     return stats
 
 
@@ -310,7 +334,7 @@ def dataset_pose_stats(root: str | Path) -> PoseStats:
     root = Path(root)
     meta = load_dataset(root)
     stored = meta.get("pose_stats")
-    if isinstance(stored, dict) and "persons" in stored:
+    if isinstance(stored, dict) and "head_width" in stored:   # every reference measured
         return _stats_from_dict(stored, root)
     measured = _measure_pose_folder(root, meta)
     if measured is not None:
@@ -318,5 +342,5 @@ def dataset_pose_stats(root: str | Path) -> PoseStats:
     if stored:
         return _stats_from_dict(stored, root)
     raise UserError(f"{root / 'meta.json'} has no pose_stats and no frame in {root / 'pose'} "
-                    "shows the head and an ankle, or the neck and both shoulders; pass "
-                    "--no-normalize or preprocess a video showing the person")
+                    "shows the head and an ankle, the neck and both shoulders, or the face; "
+                    "pass --no-normalize or preprocess a video showing the person")

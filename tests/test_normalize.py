@@ -291,8 +291,41 @@ def test_shoulders_needed_but_never_seen_is_a_user_error():
     legs.body[BODY["RAnkle"]] = (100, 200, 0.9)
     s_stats = stats_from_poses([legs, legs], "source")
     assert not s_stats.has_upper
-    with pytest.raises(UserError, match="the source never shows its neck and both shoulders"):
+    with pytest.raises(UserError, match="the source never shows its face well enough"):
         PoseNormalizer(s_stats, stats_from_poses(half_body_clip(), "target"), (W, H), (W, H))
+
+
+def head_figure(nose_y: float, width: float, cx: float = 160.0) -> Pose:
+    """A close-up of a talking head: nose, eyes and ears only (no shoulders in view)."""
+    p = Pose()
+    for name, fx, fy in [("Nose", 0, 0), ("REye", -0.25, -0.2), ("LEye", 0.25, -0.2),
+                         ("REar", -0.5, -0.1), ("LEar", 0.5, -0.1)]:
+        p.body[BODY[name]] = (cx + fx * width, nose_y + fy * width, 0.9)
+    return p
+
+
+def test_close_ups_without_shoulders_are_measured_by_the_head():
+    # talk.mp4 as a body: only the face's body points are found. The source is the same
+    # close-up filmed at twice the size and shifted down; it must land on the target's head.
+    rng = np.random.default_rng(2)
+    target = [head_figure(100 + 5 * np.sin(k / 3), 80, cx=160 + rng.uniform(-10, 10))
+              for k in range(30)]
+    source = [affine(p, 2.0, 159.5, 319.5, 60) for p in target]
+    t_stats, s_stats = stats_from_poses(target, "target"), stats_from_poses(source, "source")
+    assert t_stats.has_head and not t_stats.has_upper and t_stats.head_width == pytest.approx(80)
+    norm = PoseNormalizer(s_stats, t_stats, (640, 480), (W, H))
+    assert norm.reference == "head" and "shows no shoulders" in norm.description
+    for p_src, p_tgt in zip(source, target):
+        assert_pose_close(norm(p_src), p_tgt, 1e-2)
+    # A waist-up target with a close-up source: both by the head (the source has no shoulders).
+    waist_up = half_body_clip()
+    for q in waist_up:   # with the ears mediapipe finds on a waist-up person
+        nose = q.body[BODY["Nose"]]
+        q.body[BODY["REar"]] = (nose[0] - 15, nose[1], 0.9)
+        q.body[BODY["LEar"]] = (nose[0] + 15, nose[1], 0.9)
+    mixed = PoseNormalizer(s_stats, stats_from_poses(waist_up, "target"), (640, 480), (W, H))
+    assert mixed.reference == "head"
+    assert norm(source[0]) is not None and inside(mixed(source[0]), W, H)
 
 
 # -- statistics: robust close, old meta.json ---------------------------------------------

@@ -12,6 +12,9 @@ For each frame with a visible person we measure
 - height: the distance from the nose (or the ears' midpoint) to the ankles' midpoint;
 - neck: the y of the neck (or of the shoulders' midpoint);
 - shoulder width: the distance between the two shoulders;
+- head: the y of the nose (or of the eyes' midpoint), and the head width: the
+  distance between the ears (or twice the distance between the eyes), for
+  close-ups that show neither feet nor shoulders (a talking head);
 
 and summarise a whole video as
 
@@ -25,6 +28,7 @@ and summarise a whole video as
   below the tallest overall is replaced by the tallest (a crouch near the
   camera must not set the scale);
 - neck_close / neck_far: close and far as above, of the neck y;
+- head_close / head_far, head_width: the same for the head's y and width;
 - shoulder_width: the largest shoulder width, after dropping high outliers.
   Turning sideways only ever narrows the shoulders, so the largest is the
   frontal width; one scale for the whole clip, because half-body videos
@@ -74,10 +78,18 @@ class PoseStats:
     neck_far: float | None = None
     shoulder_width: float | None = None
     upper_frames: int = 0       # frames with the neck and both shoulders
+    head_close: float | None = None
+    head_far: float | None = None
+    head_width: float | None = None
+    head_frames: int = 0        # frames with the nose (or eyes) and a head width
 
     @property
     def has_upper(self) -> bool:
         return self.neck_close is not None and self.shoulder_width is not None
+
+    @property
+    def has_head(self) -> bool:
+        return self.head_close is not None and self.head_width is not None
 
     @property
     def mostly_ankles(self) -> bool:
@@ -162,6 +174,37 @@ def neck_and_width(pose: Pose | None) -> tuple[float, float] | None:
     return neck_point(pose)[1], float(np.linalg.norm(r[:2] - l[:2]))
 
 
+def head_and_width(pose: Pose | None) -> tuple[float, float] | None:
+    """(head y, head width) of one pose: nose (or eyes' midpoint) y, and the ears' distance
+    (or twice the eyes'); None when the head is not seen well enough."""
+    point = head_point(pose)
+    if point is None:
+        return None
+    b = pose.body
+    ears = [b[BODY[k]] for k in ("REar", "LEar")]
+    eyes = [b[BODY[k]] for k in ("REye", "LEye")]
+    if ears[0][2] > 0 and ears[1][2] > 0:
+        width = float(np.linalg.norm(ears[0][:2] - ears[1][:2]))
+    elif eyes[0][2] > 0 and eyes[1][2] > 0:
+        width = 2.0 * float(np.linalg.norm(eyes[0][:2] - eyes[1][:2]))  # ears ~ 2x eyes apart
+    else:
+        return None
+    return point[1], width
+
+
+def head_point(pose: Pose | None) -> tuple[float, float] | None:
+    """(x, y) of the nose, or of the eyes' midpoint without one; None without either."""
+    if pose is None:
+        return None
+    b = pose.body
+    if b[BODY["Nose"], 2] > 0:
+        return float(b[BODY["Nose"], 0]), float(b[BODY["Nose"], 1])
+    r, l = b[BODY["REye"]], b[BODY["LEye"]]
+    if r[2] > 0 and l[2] > 0:
+        return float(r[0] + l[0]) / 2, float(r[1] + l[1]) / 2
+    return None
+
+
 def _close_far(anchor: np.ndarray, median_frac: float) -> tuple[float, float, np.ndarray]:
     """(close, far, mask of the frames kept) of one anchor's y over a clip."""
     close, keep = robust_max(anchor)
@@ -172,10 +215,11 @@ def _close_far(anchor: np.ndarray, median_frac: float) -> tuple[float, float, np
 
 
 class PoseStatsAccumulator:
-    """Collects four floats a frame (ankle, height, neck, shoulder width), so memory stays small."""
+    """Collects six floats a frame (ankle, height, neck, shoulder width, head, head width),
+    so memory stays small."""
 
     def __init__(self):
-        self._values: list[tuple[float, float, float, float]] = []
+        self._values: list[tuple[float, ...]] = []
         self._persons = 0
 
     def add(self, pose: Pose | None) -> None:
@@ -184,11 +228,13 @@ class PoseStatsAccumulator:
         self._persons += 1
         ah = ankle_and_height(pose) or (np.nan, np.nan)
         nw = neck_and_width(pose) or (np.nan, np.nan)
-        if not (np.isnan(ah[0]) and np.isnan(nw[0])):
-            self._values.append((*ah, *nw))
+        hw = head_and_width(pose) or (np.nan, np.nan)
+        if not (np.isnan(ah[0]) and np.isnan(nw[0]) and np.isnan(hw[0])):
+            self._values.append((*ah, *nw, *hw))
 
     def summarize(self, median_frac: float = 0.5, window: float = 0.05) -> PoseStats | None:
-        """The statistics above; None when no frame had head and ankles, nor neck and shoulders."""
+        """The statistics above; None when no frame had head and ankles, neck and shoulders,
+        nor a head with its width."""
         if not self._values:
             return None
         v = np.asarray(self._values, np.float64)
@@ -201,9 +247,16 @@ class PoseStatsAccumulator:
         if with_upper.any():
             neck_close, neck_far, _ = _close_far(v[with_upper, 2], median_frac)
             width, _ = robust_max(v[with_upper, 3])
+        with_head = ~np.isnan(v[:, 4])
+        head_close = head_far = head_width = None
+        if with_head.any():
+            head_close, head_far, _ = _close_far(v[with_head, 4], median_frac)
+            head_width, _ = robust_max(v[with_head, 5])
         return PoseStats(*ankle_stats, int(with_ankles.sum()), median_frac, window,
                          persons=self._persons, neck_close=neck_close, neck_far=neck_far,
-                         shoulder_width=width, upper_frames=int(with_upper.sum()))
+                         shoulder_width=width, upper_frames=int(with_upper.sum()),
+                         head_close=head_close, head_far=head_far, head_width=head_width,
+                         head_frames=int(with_head.sum()))
 
     @staticmethod
     def _ankle_stats(ankle: np.ndarray, height: np.ndarray, median_frac: float, window: float
