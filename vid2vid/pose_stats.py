@@ -150,17 +150,24 @@ def ankle_and_height(pose: Pose | None) -> tuple[float, float] | None:
     return float(max(a[1] for a in ankles)), float(np.linalg.norm(head - ankle_mid))
 
 
-def neck_point(pose: Pose | None) -> tuple[float, float] | None:
-    """(x, y) of the neck, or of the shoulders' midpoint without one; None without either."""
+def _point_or_midpoint(pose: Pose | None, point: str, pair: tuple[str, str]
+                       ) -> tuple[float, float] | None:
+    """(x, y) of body point `point`, or of the midpoint of `pair` without it; None without
+    either."""
     if pose is None:
         return None
     b = pose.body
-    if b[BODY["Neck"], 2] > 0:
-        return float(b[BODY["Neck"], 0]), float(b[BODY["Neck"], 1])
-    r, l = b[BODY["RShoulder"]], b[BODY["LShoulder"]]
+    if b[BODY[point], 2] > 0:
+        return float(b[BODY[point], 0]), float(b[BODY[point], 1])
+    r, l = b[BODY[pair[0]]], b[BODY[pair[1]]]
     if r[2] > 0 and l[2] > 0:
         return float(r[0] + l[0]) / 2, float(r[1] + l[1]) / 2
     return None
+
+
+def neck_point(pose: Pose | None) -> tuple[float, float] | None:
+    """(x, y) of the neck, or of the shoulders' midpoint without one; None without either."""
+    return _point_or_midpoint(pose, "Neck", ("RShoulder", "LShoulder"))
 
 
 def neck_and_width(pose: Pose | None) -> tuple[float, float] | None:
@@ -194,15 +201,7 @@ def head_and_width(pose: Pose | None) -> tuple[float, float] | None:
 
 def head_point(pose: Pose | None) -> tuple[float, float] | None:
     """(x, y) of the nose, or of the eyes' midpoint without one; None without either."""
-    if pose is None:
-        return None
-    b = pose.body
-    if b[BODY["Nose"], 2] > 0:
-        return float(b[BODY["Nose"], 0]), float(b[BODY["Nose"], 1])
-    r, l = b[BODY["REye"]], b[BODY["LEye"]]
-    if r[2] > 0 and l[2] > 0:
-        return float(r[0] + l[0]) / 2, float(r[1] + l[1]) / 2
-    return None
+    return _point_or_midpoint(pose, "Nose", ("REye", "LEye"))
 
 
 def _close_far(anchor: np.ndarray, median_frac: float) -> tuple[float, float, np.ndarray]:
