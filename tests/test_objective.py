@@ -14,13 +14,16 @@ import torch.nn as nn
 
 from train.objective import Batch, Networks, chunk_losses, temporal_windows
 from vid2vid import losses
-from vid2vid.config import LossWeights, ModelConfig, TrainConfig
+from vid2vid.config import (SAVED_WITHOUT, LossWeights, ModelConfig, TrainConfig,
+                            saved_train_config)
 from vid2vid.models import (FaceDiscriminator, Generator, GeneratorOutput, ImageDiscriminator,
                             TemporalDiscriminator, warp)
 from vid2vid.tasks import PoseTask
 
 C, SIZE, T, BPTT = 3, 32, 8, 4  # two chunks: frames 0-3 and 4-7
-TINY = ModelConfig.preset("tiny")  # K = 3, skips (1, 3), d_layers 2
+# The objective before the options: each test turns on only what it is about.
+TINY = dataclasses.replace(ModelConfig.preset("tiny"), compose="inside")  # K = 3, d_layers 2
+OLD_LOSS = SAVED_WITHOUT["loss"]
 
 # chunk_losses at the commit before the options existed (9a44671), on `_batch()` and
 # `_nets()`: "<c0>:<term>", plus the summed |grad| of G and of the Ds after one backward
@@ -44,7 +47,7 @@ BEFORE = {
 
 def _cfg(model=TINY, **loss) -> TrainConfig:
     return TrainConfig(preset="tiny", model=model, size=SIZE, frames=T, bptt=BPTT,
-                       loss=LossWeights(**loss))
+                       loss=LossWeights(**{**OLD_LOSS, **loss}))
 
 
 def _batch(frames=None, flow=None, valid=None, maps=None) -> Batch:
@@ -121,6 +124,20 @@ class ScriptedG(nn.Module):
 
 
 # -- defaults reproduce the objective before the options ------------------------------------
+
+def test_defaults_are_vid2vids_and_old_runs_keep_their_objective():
+    fresh = TrainConfig()
+    assert fresh.model.compose == "after" and fresh.loss.warp_generated == 10.0
+    assert fresh.loss.fm_sum and fresh.loss.temporal_window == "chunk"
+    # A run saved before the options existed resumes with the objective it trained with.
+    old = TrainConfig().to_dict()
+    for key in SAVED_WITHOUT["loss"]:
+        del old["loss"][key]
+    del old["model"]["compose"]
+    resumed = saved_train_config(old)
+    assert resumed.model.compose == "inside"
+    assert all(getattr(resumed.loss, k) == v for k, v in SAVED_WITHOUT["loss"].items())
+
 
 @pytest.mark.parametrize("explicit", [False, True])
 def test_defaults_reproduce_the_objective_before_the_options(explicit):
@@ -378,4 +395,4 @@ def test_bad_option_values_are_user_errors():
     cfg = TrainConfig.from_dict({"loss": {"warp_generated": 10, "fm_sum": True},
                                  "model": {"compose": "after"}})
     assert cfg.loss.warp_generated == 10.0 and cfg.loss.fm_sum and cfg.model.compose == "after"
-    assert cfg.loss.hallucinated == 0.0  # keys left out keep their defaults
+    assert cfg.loss.hallucinated == LossWeights().hallucinated  # keys left out: defaults

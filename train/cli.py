@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vid2vid.checkpoint import load_checkpoint
-from vid2vid.config import TrainConfig
+from vid2vid.config import TrainConfig, saved_train_config
 from vid2vid.dataset_dir import read_meta
 from vid2vid.errors import UserError
 from vid2vid.runs import runs_for_dataset
@@ -80,7 +80,7 @@ def resolve_config(overrides: dict, config_file: str | None,
     else:
         resume_path = Path(resume)
     ckpt = load_checkpoint(resume_path)
-    cfg = TrainConfig.from_dict(ckpt["config"])
+    cfg = saved_train_config(ckpt["config"])
     given.pop("minutes", None)   # more minutes: the trainer turns them into steps
     steps = given.pop("steps", None)
     if steps is not None and steps != cfg.steps:

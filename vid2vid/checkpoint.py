@@ -107,11 +107,11 @@ def load_generator(path: Path, device: torch.device | str = "cpu", ema: bool = T
 
     Returns (generator in eval mode on `device`, checkpoint dict without weights).
     """
-    from vid2vid.config import ModelConfig
+    from vid2vid.config import saved_model_config
     from vid2vid.models import Generator
 
     state = load_checkpoint(path)
-    cfg = ModelConfig.from_dict(state["config"]["model"])
+    cfg = saved_model_config(state["config"]["model"])
     G = Generator(cfg, map_channels=state["map_channels"], levels=state["levels"])
     G.load_state_dict(state["G_ema" if ema else "G"])
     G.to(device).eval().requires_grad_(False)

@@ -15,7 +15,8 @@ from typing import Any, Literal, Mapping
 
 from vid2vid.errors import UserError
 
-__all__ = ["ModelConfig", "PresetName", "PRESETS", "TrainConfig", "LossWeights", "AugmentConfig"]
+__all__ = ["ModelConfig", "PresetName", "PRESETS", "TrainConfig", "LossWeights", "AugmentConfig",
+           "saved_model_config", "saved_train_config"]
 
 PresetName = Literal["tiny", "small", "base"]
 
@@ -63,7 +64,7 @@ class ModelConfig:
     n_fg_blocks: int = 2
     n_enhancer_blocks: int = 2
     flow_multiplier: float = 20.0
-    compose: Literal["inside", "after"] = "inside"
+    compose: Literal["inside", "after"] = "after"
 
     ndf: int = 32
     d_layers: int = 3
@@ -202,8 +203,9 @@ TemporalWindow = Literal["extended", "chunk"]
 class LossWeights:
     """Weights of the generator's loss terms (the discriminators' GAN losses have weight 1).
 
-    Options that follow vid2vid more closely; each default keeps the objective
-    as it was before the option existed (`train/objective.py` implements them):
+    Options that follow vid2vid (`train/objective.py` implements them); the
+    defaults are vid2vid's, chosen by benchmarks/bench_quality.py, and a saved
+    config without them keeps the old objective (`SAVED_WITHOUT`):
         warp_generated: temporal consistency of the output, L1(x_t,
             warp(x_{t-1}, gt flow)) weighted by the gt flow's confidence, the
             warped frame a target (detached). vid2vid: G_Warp, weight 10.
@@ -237,14 +239,14 @@ class LossWeights:
     warp: float = 10.0            # real previous frame warped by the predicted flow
     mask: float = 1.0             # occlusion mask vs flow confidence
     fg_mask: float = 1.0          # foreground mask vs the person mask
-    warp_generated: float = 0.0
-    warp_masked: bool = False
-    hallucinated: float = 0.0
-    hallucinated_gan: float = 0.0
-    fm_sum: bool = False
-    temporal_feature_matching: float = 0.0
-    face_feature_matching: float = 0.0
-    temporal_window: TemporalWindow = "extended"
+    warp_generated: float = 10.0
+    warp_masked: bool = True
+    hallucinated: float = 1.0
+    hallucinated_gan: float = 1.0
+    fm_sum: bool = True
+    temporal_feature_matching: float = 10.0
+    face_feature_matching: float = 20.0
+    temporal_window: TemporalWindow = "chunk"
 
     def __post_init__(self) -> None:
         if self.temporal_window not in ("extended", "chunk"):
@@ -358,6 +360,31 @@ class TrainConfig:
         model.update(model_overrides)
         layered["model"] = model
         return cls.from_dict(layered)
+
+
+# Keys added to the configs after runs had been saved without them, with the values
+# that reproduce what those runs did: the defaults have since moved to vid2vid's
+# objective (benchmarks/RESULTS.md, "Quality protocol"), and a resumed or reloaded old
+# run must not change objective or composition under its weights.
+SAVED_WITHOUT = {
+    "model": {"compose": "inside"},
+    "loss": {"warp_generated": 0.0, "warp_masked": False, "hallucinated": 0.0,
+             "hallucinated_gan": 0.0, "fm_sum": False, "temporal_feature_matching": 0.0,
+             "face_feature_matching": 0.0, "temporal_window": "extended"},
+}
+
+
+def saved_model_config(data: Mapping[str, Any]) -> "ModelConfig":
+    """A checkpoint's ModelConfig; keys it lacks take their pre-default values (SAVED_WITHOUT)."""
+    return ModelConfig.from_dict({**SAVED_WITHOUT["model"], **data})
+
+
+def saved_train_config(data: Mapping[str, Any]) -> "TrainConfig":
+    """A checkpoint's TrainConfig; keys it lacks take their pre-default values (SAVED_WITHOUT)."""
+    data = dict(data)
+    for section, old in SAVED_WITHOUT.items():
+        data[section] = {**old, **(data.get(section) or {})}
+    return TrainConfig.from_dict(data)
 
 
 def _dataclass_from_dict(cls: type, data: Mapping[str, Any], where: str) -> Any:
