@@ -95,11 +95,15 @@ class Summary:
         return cls(out, meta["frames"], counts["found"], counts["interpolated"],
                    time.time() - t0, skipped=True, truncated=meta.get("truncated"))
 
+    def truncation_note(self) -> str:
+        """"; truncated file: ..." for a summary line, or "" for a whole file."""
+        if not self.truncated:
+            return ""
+        return (f"; truncated file: {self.truncated['source_frames']} of the "
+                f"{self.truncated['promised_frames']} frames its header promises")
+
     def line(self) -> str:
-        note = ""
-        if self.truncated:
-            note = (f"; truncated file: {self.truncated['source_frames']} of the "
-                    f"{self.truncated['promised_frames']} frames its header promises")
+        note = self.truncation_note()
         if self.skipped:
             return f"{self.out}: already complete ({self.frames} frames{note}); nothing to do"
         pct = 100.0 * self.found / max(self.frames, 1)

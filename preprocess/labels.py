@@ -69,9 +69,7 @@ class LabelSummary(Summary):
         # Frame folders carry no rate; say which one the dataset got (Cityscapes is 17 fps).
         assumed = (f"; {self.fps:g} fps assumed for a frame folder, pass --fps to set it"
                    if self.fps_assumed else "")
-        truncated = (f"; truncated file: {self.truncated['source_frames']} of the "
-                     f"{self.truncated['promised_frames']} frames its header promises"
-                     if self.truncated else "")
+        truncated = self.truncation_note()
         return (f"{self.out}: {self.frames} frames with label maps ({self.classes} classes "
                 f"present), {self.seconds:.1f} s, {rate:.1f} frames/s{assumed}{truncated}")
 

@@ -37,12 +37,14 @@ class Budget:
     seconds_per_step: dict[tuple[int, int, int], float]   # (size, frames, levels) -> s
     calibration_seconds: float
 
-    def line(self, minutes: float) -> str:
+    def line(self, minutes: float, total_steps: int | None = None) -> str:
+        """What the calibration found; `total_steps`: the run's steps to repeat it with (an
+        extended run's old steps plus these), default these steps."""
         shapes = ", ".join(f"{s}px x{t} {sec:.2f} s" for (s, t, _), sec in
                            sorted(self.seconds_per_step.items()))
         return (f"budget {minutes:g} min -> {self.steps} steps (calibrated in "
                 f"{self.calibration_seconds:.0f} s: {shapes} per step); reproduce it with "
-                f"--steps {self.steps}")
+                f"--steps {total_steps or self.steps}")
 
 
 def seconds_per_step(cfg: TrainConfig, map_channels: int, part: bool, size: int, width: int,

@@ -143,8 +143,7 @@ def _budgeted(cfg: TrainConfig, stages: list[Stage], minutes: float, task, width
         return dataclasses.replace(cfg, steps=budget.steps, minutes=minutes)
     steps = max(cfg.steps, done + budget.steps)
     if main:
-        print(f"extending by {minutes:g} min: " + budget.line(minutes).replace(
-            f"--steps {budget.steps}", f"--steps {steps}"), flush=True)
+        print(f"extending by {minutes:g} min: " + budget.line(minutes, steps), flush=True)
     return dataclasses.replace(cfg, steps=steps, schedule_steps=cfg.schedule_steps or cfg.steps)
 
 
