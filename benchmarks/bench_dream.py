@@ -1,0 +1,188 @@
+"""`vid2vid dream`'s table (issue 14): the motion model against a motion graph and against
+itself with plain sin/cos time embeddings, on dancer.avi's poses.
+
+    python benchmarks/bench_dream.py DATASET [--minutes 4] [--work DIR] [--png FILE]
+
+DATASET is dancer.avi preprocessed (`vid2vid preprocess ../shared/data/dancer.avi`).
+The last 20 % of its frames are real held-out motion (never trained on); the
+first 80 % train both models (`dream.training.train_motion`, the command's own
+loop) and feed the motion graph. Every method makes 10 minutes of motion at the
+dataset's 25 fps (seed 0), which all measures read (dream.motion_metrics):
+
+- Fréchet distance to the held-out windows (16 frames: joints relative to the
+  neck in torso lengths, and velocities; PCA to 24 dims fitted on training windows);
+- bone lengths within the training range (all bones, per frame), teleports
+  (fastest joint faster than the training's fastest, per frame);
+- novelty: median distance of a window to its nearest training window, against
+  the held-out real windows' median;
+- long range: largest mean autocorrelation at lags beyond 2 s; motion in the
+  last minute against the training's (std of positions, mean speed);
+- 25 vs 50 fps of the same seed at the shared instants; training time; poses/s.
+Prints a markdown table and writes JSON next to the picture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dream.checkpoint import load_motion_model
+from dream.config import MotionConfig
+from dream.motion_data import load_motion, read_body_poses
+from dream.motion_graph import motion_graph
+from dream.motion_metrics import (PCA, absolute, autocorrelation, bone_lengths, frechet,
+                                  joint_speed, nearest_distance, window_features)
+from dream.pose_frame import fill_missing_joints
+from dream.training import train_motion
+
+HOLDOUT = 0.2
+MINUTES_OF_MOTION = 10
+
+
+def measures(gen: np.ndarray, ctx: dict) -> dict:
+    fps = ctx["fps"]
+    w = window_features(gen, stride=4)
+    lengths = bone_lengths(gen, ctx["joints"])
+    inside = ((lengths >= ctx["bone_lo"]) & (lengths <= ctx["bone_hi"])).all(1)
+    speed = joint_speed(gen)
+    acf = autocorrelation(gen)
+    lag = int(2 * fps)
+    last = gen[-int(60 * fps):]
+    pos_std = absolute(last).reshape(len(last), -1).std(0).mean() / ctx["train_pos_std"]
+    mean_speed = joint_speed(last).mean() / ctx["train_speed"]
+    return {
+        "frechet": frechet(ctx["pca"](w), ctx["held_pca"]),
+        "bones_ok": float(inside.mean()),
+        "teleports": float((speed > ctx["max_speed"]).mean()),
+        "novelty": float(np.median(nearest_distance(w[::2], ctx["train_windows"]))),
+        "max_acf_2s": float(acf[lag:len(acf) // 2].max()),
+        "last_minute_std": float(pos_std),
+        "last_minute_speed": float(mean_speed),
+    }
+
+
+def context(dataset: Path) -> tuple:
+    seq = load_motion(dataset, HOLDOUT)
+    meta, body = read_body_poses(dataset)
+    found = (body[..., 2] > 0).sum(1) >= 5
+    train_n = len(seq.features)
+    held = seq.frame.to_features(fill_missing_joints(body, found))[train_n:]
+    held_valid = found[train_n:]
+    train_w = window_features(seq.features, 1, seq.valid)
+    pca = PCA(train_w, 24)
+    good = seq.features[seq.valid]
+    lengths = bone_lengths(good, seq.frame.joints)
+    speed = joint_speed(seq.features)[seq.valid[1:] & seq.valid[:-1]]
+    ctx = {"fps": seq.frame.fps, "joints": seq.frame.joints, "pca": pca,
+           "held_pca": pca(window_features(held, 1, held_valid)),
+           "bone_lo": lengths.min(0), "bone_hi": lengths.max(0), "max_speed": speed.max(),
+           "train_speed": speed.mean(), "train_windows": train_w,
+           "train_pos_std": absolute(good).reshape(len(good), -1).std(0).mean(),
+           "frame": seq.frame}
+    return ctx, seq.features, seq.valid, held, held_valid
+
+
+def skeleton_strip(features: np.ndarray, frame, fps: float, path: Path, count: int = 10,
+                   every: float = 0.4) -> None:
+    import cv2
+
+    from vid2vid.data import N_KEYPOINTS, array_to_pose
+    from vid2vid.render import render_pose
+
+    kp = frame.to_keypoints(features)
+    tiles = []
+    for i in range(count):
+        k = int(round(i * every * fps))
+        full = np.zeros((N_KEYPOINTS, 3), np.float32)
+        full[:25] = kp[k]
+        tile = render_pose(array_to_pose(full), frame.size)
+        cv2.putText(tile, f"t={k / fps:.1f}s", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
+                    (255, 255, 255), 2)
+        tiles.append(cv2.resize(tile, (frame.size[0] // 2, frame.size[1] // 2),
+                                interpolation=cv2.INTER_AREA))
+    strip = np.concatenate(tiles, 1)
+    cv2.imwrite(str(path), strip[..., ::-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dataset", type=Path)
+    ap.add_argument("--minutes", type=float, default=4.0, help="training budget per model")
+    ap.add_argument("--work", type=Path, default=Path("benchmarks/.dream_cache"))
+    ap.add_argument("--png", type=Path, default=Path("benchmarks/dream_cpu.png"))
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    ctx, train_f, train_valid, held, held_valid = context(args.dataset)
+    fps = ctx["fps"]
+    n = int(MINUTES_OF_MOTION * 60 * fps)
+    times = np.arange(n) / fps
+    rows, extra = {}, {}
+
+    # Reference rows: real held-out motion against itself is the floor the others aim at.
+    held_w = window_features(held, 1, held_valid)
+    rows["real held-out (reference)"] = {
+        "frechet": frechet(ctx["pca"](window_features(train_f, 4, train_valid)), ctx["held_pca"]),
+        "novelty": float(np.median(nearest_distance(held_w, ctx["train_windows"]))),
+    }
+    t0 = time.time()
+    rows["motion graph (baseline a)"] = measures(motion_graph(train_f, train_valid, n), ctx)
+    extra["motion graph seconds"] = time.time() - t0
+
+    steps = None
+    for name, embedding in (("dream (aligned, B-spline)", "aligned"),
+                            ("dream, sin/cos time (baseline b)", "sincos")):
+        out = args.work / embedding / "motion.pt"
+        cfg = MotionConfig(time_embedding=embedding, holdout=HOLDOUT)
+        # The baseline gets the same steps the main model's minutes gave.
+        result = train_motion([args.dataset], cfg, out, steps=steps,
+                              minutes=None if steps else args.minutes, progress=False)
+        steps = result.steps
+        G = load_motion_model(out).generator
+        gen = G.sample(0, times)
+        row = measures(gen, ctx)
+        row["train_seconds"], row["steps"] = result.seconds, result.steps
+        a, b = G.sample(0, np.arange(int(60 * 25)) / 25.0), G.sample(0, np.arange(60 * 50) / 50.0)
+        row["fps_25_50_px"] = float(np.abs(a - b[::2]).max() * ctx["frame"].torso)
+        t50 = np.arange(n * 2) / (2 * fps)
+        best = min(_timed(lambda: G.sample(0, t50)) for _ in range(3))
+        row["poses_per_s"] = len(t50) / best
+        rows[name] = row
+        if embedding == "aligned":
+            skeleton_strip(gen, ctx["frame"], fps, args.png)
+    args.png.parent.mkdir(parents=True, exist_ok=True)
+    (args.work / "bench_dream.json").write_text(json.dumps({"rows": rows, **extra}, indent=1))
+    print(table(rows))
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def table(rows: dict) -> str:
+    cols = [("frechet", "Fréchet (16-frame windows) ↓", "{:.2f}"),
+            ("bones_ok", "bones in training range ↑", "{:.2%}"),
+            ("teleports", "teleport frames ↓", "{:.2%}"),
+            ("novelty", "novelty (median NN dist.)", "{:.3f}"),
+            ("max_acf_2s", "max autocorr. > 2 s ↓", "{:.2f}"),
+            ("last_minute_std", "last-minute pose std / train", "{:.2f}"),
+            ("last_minute_speed", "last-minute speed / train", "{:.2f}"),
+            ("fps_25_50_px", "25 vs 50 fps (max px)", "{:.2g}"),
+            ("train_seconds", "training s", "{:.0f}"),
+            ("poses_per_s", "poses/s", "{:,.0f}")]
+    lines = ["| method | " + " | ".join(c[1] for c in cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    for name, row in rows.items():
+        cells = [fmt.format(row[k]) if k in row else "–" for k, _, fmt in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The motion model's config: one frozen dataclass, saved inside motion.pt.
+
+Times are in seconds everywhere (not frames), so one model samples any frame
+rate and the 25 and 50 fps renders of a seed share their common instants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+from vid2vid.errors import UserError
+
+TimeEmbedding = Literal["aligned", "sincos"]
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    # -- model ---------------------------------------------------------------------
+    pose_dim: int = 50              # 25 joints x (x, y): root + offsets (dream.pose_frame)
+    content_dim: int = 32           # one code per sequence (who/where, StyleGAN-V's w)
+    noise_dim: int = 32             # motion noise per grid point
+    code_dim: int = 64              # motion code u after the conv1d mapping
+    grid_seconds: float = 0.64      # StyleGAN-V's delta_z: 16 frames at 25 fps
+    kernel: int = 5                 # padding-free conv1d kernel (two layers)
+    time_embedding: TimeEmbedding = "aligned"   # "sincos": the plain baseline
+    frequencies: int = 32           # waves of the time embedding (x2 for sin/cos)
+    min_period: float = 0.32        # seconds; periods spaced geometrically
+    max_period: float = 20.48
+    hidden: int = 256               # width of G's and D's MLPs
+    layers: int = 4                 # G's hidden layers
+    # -- training ------------------------------------------------------------------
+    samples: int = 3                # sparse samples per clip seen by the sequence D
+    max_span: float = 2.56          # seconds between a clip's first and last sample
+    batch: int = 128
+    lr: float = 2e-4
+    r1: float = 0.1                 # R1 penalty on real samples, both Ds
+    pretrain: float = 0.15          # share of steps with the per-sample D only (StyleSV)
+    max_time: float = 1200.0        # fake clips start anywhere in [0, max_time) s
+    holdout: float = 0.2            # last share of each dataset left out (as vid2vid train)
+    seed: int = 0
+
+    def __post_init__(self):
+        checks = [
+            (self.samples >= 2, "samples must be >= 2 (the sequence D sees gaps)"),
+            (self.grid_seconds > 0 and self.max_span > 0, "grid_seconds and max_span must be > 0"),
+            (0 < self.min_period < self.max_period, "need 0 < min_period < max_period"),
+            (self.time_embedding in ("aligned", "sincos"),
+             "time_embedding must be aligned or sincos"),
+            (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
+            (0.0 <= self.pretrain < 1.0, "pretrain must be in [0, 1)"),
+            (self.kernel % 2 == 1 and self.kernel >= 3, "kernel must be odd and >= 3"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(f"motion config: {message}")
+
+    @property
+    def margin(self) -> int:
+        """Noise points lost at each end by the two padding-free conv layers."""
+        return self.kernel - 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "MotionConfig":
+        known = {f.name for f in fields(MotionConfig)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"motion config: unknown keys {unknown} (a newer vid2vid wrote it?)")
+        return MotionConfig(**d)

@@ -1,0 +1,71 @@
+"""The two discriminators: one on single poses, one on sparse samples with their time gaps.
+
+- `PoseD` (per sample, DIGAN's image D): is this one pose real?
+- `GapD` (StyleGAN-V's holistic D, DIGAN's motion D): are these k poses, taken
+  at these time gaps, one real motion? The gaps are encoded (log-spaced
+  sin/cos plus log-gap, as StyleGAN-V's time-difference encoder), fed in with
+  the poses (DIGAN puts the gap in the input) and projected onto the features
+  (StyleGAN-V's released head: logit += <h, c(gaps)> / sqrt(d)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from dream.model import mlp
+
+GAP_FREQUENCIES = 8
+
+
+def encode_gaps(gaps: Tensor, max_gap: float) -> Tensor:
+    """`[B, k-1]` seconds -> `[B, (k-1) (2 G + 1)]`: sin/cos at log-spaced frequencies + log gap."""
+    j = torch.arange(GAP_FREQUENCIES, device=gaps.device, dtype=gaps.dtype)
+    omega = math.pi * 2.0 ** j / (2 * max_gap)
+    angle = gaps[..., None] * omega
+    feats = torch.cat([torch.sin(angle), torch.cos(angle),
+                       torch.log(gaps.clamp_min(1e-3))[..., None]], -1)
+    return feats.flatten(1)
+
+
+class PoseD(nn.Module):
+    """Per-sample D. Shape: poses `[N, pose_dim]` -> logits `[N]`."""
+
+    def __init__(self, pose_dim: int, hidden: int):
+        super().__init__()
+        self.net = mlp([pose_dim, hidden, hidden, hidden, 1])
+
+    def forward(self, poses: Tensor) -> Tensor:
+        return self.net(poses)[:, 0]
+
+
+class GapD(nn.Module):
+    """Gap-conditioned D on k samples of one motion.
+
+    Shape: poses `[B, k, pose_dim]` (in time order), gaps `[B, k-1]` seconds
+    (t_{i+1} - t_i) -> logits `[B]`. The features see the poses, their
+    differences and the encoded gaps; the projection head sees the gaps again.
+    """
+
+    def __init__(self, pose_dim: int, samples: int, hidden: int, max_gap: float):
+        super().__init__()
+        self.samples, self.max_gap = samples, max_gap
+        gap_dim = (samples - 1) * (2 * GAP_FREQUENCIES + 1)
+        self.trunk = mlp([samples * pose_dim + (samples - 1) * pose_dim + gap_dim,
+                          hidden, hidden, hidden], last_act=True)
+        self.out = nn.Linear(hidden, 1)
+        self.cond = mlp([gap_dim, hidden, hidden])
+
+    def forward(self, poses: Tensor, gaps: Tensor) -> Tensor:
+        if poses.ndim != 3 or poses.shape[1] != self.samples or gaps.shape != poses.shape[:1] + (
+                self.samples - 1,):
+            raise ValueError(f"GapD wants poses [B, {self.samples}, D] and gaps "
+                             f"[B, {self.samples - 1}], got {tuple(poses.shape)} and "
+                             f"{tuple(gaps.shape)}")
+        g = encode_gaps(gaps, self.max_gap)
+        diffs = poses[:, 1:] - poses[:, :-1]
+        h = self.trunk(torch.cat([poses.flatten(1), diffs.flatten(1), g], -1))
+        c = self.cond(g)
+        return self.out(h)[:, 0] + (h * c).sum(-1) / math.sqrt(h.shape[-1])

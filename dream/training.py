@@ -1,0 +1,184 @@
+"""`vid2vid dream --train`: fit the motion model to the poses of one or more datasets.
+
+Sparse training (StyleGAN-V): every clip is `samples` poses at random frames
+within `max_span` seconds; the fake clip is drawn at the same time gaps,
+starting anywhere in [0, max_time) so every t is trained. Two discriminators
+(dream.discriminators): per pose, and on the clip with its gaps. The first
+`pretrain` share of the steps uses the per-pose D alone (StyleSV: the image
+part first). Non-saturating logistic loss, R1 on real samples, G_ema saved.
+The loop reads top to bottom in `train_motion`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dream.checkpoint import save_motion
+from dream.config import MotionConfig
+from dream.discriminators import GapD, PoseD
+from dream.model import MotionGenerator
+from dream.motion_data import MotionSequence, load_motions
+from vid2vid.errors import UserError
+
+CALIBRATION_STEPS = 20
+EMA = 0.995
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    steps: int
+    seconds: float
+    frames: int          # training frames, all datasets
+
+    def line(self) -> str:
+        return (f"{self.path}: motion model trained for {self.steps} steps on {self.frames} "
+                f"frames in {self.seconds:.0f} s ({self.steps / max(self.seconds, 1e-9):.1f} "
+                f"steps/s)")
+
+
+class ClipSampler:
+    """Real sparse clips: `samples` sorted frames within `max_span` seconds, in one run
+    of frames with a person."""
+
+    def __init__(self, motions: list[MotionSequence], cfg: MotionConfig,
+                 rng: np.random.Generator):
+        self.motions, self.cfg, self.rng = motions, cfg, rng
+        self.starts = {}
+        sizes = np.array([m.valid.sum() for m in motions], np.float64)
+        self.weights = sizes / sizes.sum()
+        self.max_frames = [max(cfg.samples - 1, int(round(cfg.max_span * m.frame.fps)))
+                           for m in motions]
+        for i, m in enumerate(motions):
+            for span in range(cfg.samples - 1, self.max_frames[i] + 1):
+                s = m.clip_starts(span)
+                if len(s):
+                    self.starts[i, span] = s
+        if not self.starts:
+            raise UserError(f"no run of {cfg.samples} consecutive frames with a person in "
+                            f"{', '.join(str(m.root) for m in motions)}; dream needs a dancer "
+                            "seen for longer")
+
+    def __call__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(poses `[B, k, D]`, gaps `[B, k-1]` seconds)."""
+        k = self.cfg.samples
+        poses = np.zeros((batch, k, self.cfg.pose_dim), np.float32)
+        gaps = np.zeros((batch, k - 1), np.float64)
+        which = self.rng.choice(len(self.motions), batch, p=self.weights)
+        for b, i in enumerate(which):
+            m = self.motions[i]
+            while True:     # spans log-uniform: short gaps (speed) and long ones (phrasing)
+                span = int(round(np.exp(self.rng.uniform(np.log(k - 1),
+                                                         np.log(self.max_frames[i])))))
+                if (i, span) in self.starts:
+                    break
+            start = self.rng.choice(self.starts[i, span])
+            inner = np.sort(self.rng.choice(np.arange(1, span), k - 2, replace=False)) \
+                if k > 2 else np.zeros(0, int)
+            idx = np.concatenate([[0], inner, [span]]) + start
+            poses[b] = m.features[idx]
+            gaps[b] = np.diff(idx) / m.frame.fps
+        return poses, gaps
+
+
+def fake_clips(G: MotionGenerator, gaps: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """G's clips at the real clips' gaps, starting anywhere in [0, max_time): `[B, k, D]`."""
+    cfg = G.cfg
+    B = gaps.shape[0]
+    device = gaps.device
+    start = torch.from_numpy(rng.uniform(0, cfg.max_time, B)).to(device)
+    times = torch.cat([start[:, None], start[:, None] + torch.cumsum(gaps, 1)], 1)
+    first = torch.floor(start / cfg.grid_seconds).long()
+    count = G.window(0.0, float(gaps.sum(1).max()) + cfg.grid_seconds)[1]
+    noise = torch.randn(B, count, cfg.noise_dim, device=device)
+    content = torch.randn(B, cfg.content_dim, device=device)
+    return G(content, noise, first, times)
+
+
+def r1_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
+def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
+                 steps: int | None = None, minutes: float | None = None,
+                 device: torch.device = torch.device("cpu"), progress: bool = True
+                 ) -> TrainResult:
+    """Trains on `datasets`' pose/ and writes motion.pt to `out` (a file path)."""
+    from tqdm import tqdm
+
+    if (steps is None) == (minutes is None):
+        raise UserError("dream --train needs a budget: pass --steps N or --minutes M (one)")
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    motions = load_motions(list(datasets), cfg.holdout)
+    sampler = ClipSampler(motions, cfg, rng)
+    all_frames = np.concatenate([m.features[m.valid] for m in motions])
+    G = MotionGenerator(cfg, all_frames).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    D_pose = PoseD(cfg.pose_dim, cfg.hidden).to(device)
+    D_gap = GapD(cfg.pose_dim, cfg.samples, cfg.hidden, cfg.max_span).to(device)
+    betas = (0.0, 0.99)
+    opt_G = torch.optim.Adam(G.parameters(), cfg.lr, betas=betas)
+    opt_D = torch.optim.Adam([*D_pose.parameters(), *D_gap.parameters()], cfg.lr, betas=betas)
+
+    def step(i: int, total: int, with_gaps: bool | None = None) -> None:
+        if with_gaps is None:
+            with_gaps = i >= cfg.pretrain * total
+        real_np, gaps_np = sampler(cfg.batch)
+        real = torch.from_numpy(real_np).to(device).requires_grad_(True)
+        gaps = torch.from_numpy(gaps_np).to(device).float()
+        # -- D --
+        with torch.no_grad():
+            fake = fake_clips(G, gaps, rng)
+        logit_real = D_pose(real.flatten(0, 1))
+        loss_D = F.softplus(-logit_real).mean() + F.softplus(D_pose(fake.flatten(0, 1))).mean()
+        penalty = r1_penalty(logit_real, real)
+        if with_gaps:
+            gap_real = D_gap(real, gaps)
+            loss_D = loss_D + F.softplus(-gap_real).mean() + F.softplus(D_gap(fake, gaps)).mean()
+            penalty = penalty + r1_penalty(gap_real, real)
+        opt_D.zero_grad(set_to_none=True)
+        (loss_D + cfg.r1 / 2 * penalty).backward()
+        opt_D.step()
+        # -- G --
+        fake = fake_clips(G, gaps, rng)
+        loss_G = F.softplus(-D_pose(fake.flatten(0, 1))).mean()
+        if with_gaps:
+            loss_G = loss_G + F.softplus(-D_gap(fake, gaps)).mean()
+        opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        opt_G.step()
+        with torch.no_grad():
+            for pe, p in zip(G_ema.parameters(), G.parameters()):
+                pe.lerp_(p, 1 - EMA)
+
+    total = steps
+    done = 0
+    if total is None:
+        # A short calibration turns the wall-clock budget into steps (the schedule needs them).
+        tc = time.time()
+        for done in range(1, CALIBRATION_STEPS + 1):
+            step(done - 1, 10**9, with_gaps=True)       # timed as the slower later steps
+        rate = CALIBRATION_STEPS / (time.time() - tc)
+        total = max(done + 1, int(rate * (minutes * 60 - (time.time() - t0))))
+        if progress:
+            print(f"dream: {rate:.1f} steps/s here, so {minutes:g} minutes are {total} steps "
+                  f"(repeat with --steps {total})", flush=True)
+    with tqdm(total=total, initial=done, unit="step", desc="motion model", disable=not progress,
+              dynamic_ncols=True, mininterval=1.0) as bar:
+        for i in range(done, total):
+            step(i, total)
+            bar.update(1)
+    seconds = time.time() - t0
+    path = save_motion(out, G_ema, [str(m.root) for m in motions], [m.frame for m in motions],
+                       total, seconds)
+    return TrainResult(path, total, seconds, int(sum(m.valid.sum() for m in motions)))
