@@ -11,7 +11,8 @@ SOURCE kinds:
 - a folder of OpenPose JSON (one file per frame, natural sort order), or a
   dataset directory (its pose/ folder is used). fps and frame size come from
   the dataset's meta.json when the folder is a dataset's pose/ folder, else
-  from `--fps` and `--source-size WxH`.
+  from the folder's `clip.yaml` (`fps: 25`, `size: [w, h]`; `vid2vid dream`
+  writes one), else from `--fps` and `--source-size WxH` (which win over both).
 
 Only the keypoints are kept (137 x 3 floats, 1.6 KB a frame): the source's
 pose statistics (normalisation) need the whole clip before the first frame
@@ -68,6 +69,35 @@ class SourceClip:
     audio_start: float = 0.0
 
 
+POSE_CLIP = "clip.yaml"     # beside a pose folder's JSON files: its fps and frame size
+
+
+def write_pose_clip(folder: Path, fps: float, size: tuple[int, int], **notes) -> Path:
+    """Writes folder/clip.yaml: the frame rate and (w, h) frame size of its poses."""
+    import yaml
+
+    path = Path(folder) / POSE_CLIP
+    path.write_text(yaml.safe_dump({"fps": float(fps), "size": [int(size[0]), int(size[1])],
+                                    **notes}, sort_keys=False))
+    return path
+
+
+def read_pose_clip(folder: Path) -> tuple[float | None, tuple[int, int] | None]:
+    """(fps, (w, h)) from folder/clip.yaml, (None, None) without one."""
+    import yaml
+
+    path = Path(folder) / POSE_CLIP
+    if not path.exists():
+        return None, None
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return float(data["fps"]), (int(data["size"][0]), int(data["size"][1]))
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as e:
+        raise UserError(f"{path} is unreadable ({type(e).__name__}); it should hold "
+                        "'fps: 25' and 'size: [w, h]', or delete it and pass --fps and "
+                        "--source-size") from None
+
+
 def _json_files(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.suffix.lower() == ".json"),
                   key=lambda p: natural_key(p.name))
@@ -82,8 +112,9 @@ def _pose_source(folder: Path, options: TransferOptions) -> SourceClip:
         files = files[:options.max_frames]
     dataset = folder.parent if folder.name == "pose" and (folder.parent / META).exists() else None
     meta = read_meta(dataset) if dataset is not None else None
-    fps = options.fps or (float(meta["fps"]) if meta else None)
-    size = options.source_size or (tuple(int(v) for v in meta["size"]) if meta else None)
+    clip_fps, clip_size = read_pose_clip(folder)
+    fps = options.fps or (float(meta["fps"]) if meta else clip_fps)
+    size = options.source_size or (tuple(int(v) for v in meta["size"]) if meta else clip_size)
     if fps is None or size is None:
         missing = " and ".join(n for n, v in (("--fps", fps), ("--source-size WxH", size))
                                if v is None)

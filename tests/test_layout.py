@@ -2,14 +2,15 @@
 
 Every Import and ImportFrom node counts, at module level or inside a function
 (a lazy import is still an import), between the project's modules under
-vid2vid/, preprocess/, train/ and infer/:
+vid2vid/, preprocess/, train/, infer/ and dream/:
 
 - no import cycle: no module imports a name back from a module that imports
   it (a lazy import that breaks a cycle is a toolbox waiting to be split out);
 - no module imports another module's private name (`from x import _y`);
 - no file over 500 lines but the training loop's (one concept per file);
-- the import direction: `preprocess`, `train` and `infer` import `vid2vid`,
-  `infer` may import `preprocess`, `train` never imports `preprocess` or
+- the import direction: `preprocess`, `train`, `infer` and `dream` import `vid2vid`,
+  `infer` may import `preprocess`, `dream` may import `infer` (never `train` or
+  `preprocess`), `train` never imports `preprocess` or
   `infer`, and the core `vid2vid` imports none of the three except from
   `vid2vid/cli.py`, which wires the commands.
 """
@@ -20,12 +21,13 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("vid2vid", "preprocess", "train", "infer")
+PACKAGES = ("vid2vid", "preprocess", "train", "infer", "dream")
 MAX_LINES = 500
 LONG_ALLOWED = {"train/trainer.py"}   # the training loop: one function read top to bottom
 # package -> the project packages its modules may import
 ALLOWED = {"vid2vid": {"vid2vid"}, "preprocess": {"preprocess", "vid2vid"},
-           "train": {"train", "vid2vid"}, "infer": {"infer", "preprocess", "vid2vid"}}
+           "train": {"train", "vid2vid"}, "infer": {"infer", "preprocess", "vid2vid"},
+           "dream": {"dream", "infer", "vid2vid"}}
 WIRING = {"vid2vid.cli"}              # may import every stage (lazily, for a fast --help)
 
 
@@ -160,6 +162,7 @@ def test_import_direction():
 
 def test_the_checks_see_the_project():
     # A typo in ROOT or PACKAGES would make every check above pass on nothing.
-    assert {"vid2vid.cli", "preprocess.pipeline", "train.trainer", "infer.transfer"} <= set(MODULES)
+    assert {"vid2vid.cli", "preprocess.pipeline", "train.trainer", "infer.transfer",
+            "dream.command"} <= set(MODULES)
     graph = _graph()
     assert "vid2vid.config" in graph["train.trainer"]

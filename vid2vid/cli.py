@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from vid2vid import __version__
+from dream.cli import dream as dream_command
 from vid2vid.cli_errors import OneLineErrors
 
 
@@ -25,6 +26,7 @@ def cli() -> None:
     vid2vid train --progressive           datasets in data/ -> runs/<name>/
     vid2vid transfer other.mp4 data/dance the dancer doing other.mp4's moves
     vid2vid evaluate runs/<name>          quality on the held-out frames
+    vid2vid dream runs/<name>             new motion for the trained person
     """
 
 
@@ -471,6 +473,10 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     click.echo(f"demo done in {time.time() - t0:.0f} s. Look at: {result}, "
                f"{out / 'transfer_compare.mp4'}, {page}, {run / 'report.html'} "
                f"(training samples in {run / 'samples'})")
+
+
+# `vid2vid dream` lives with its stage (dream/cli.py imports only click at module level).
+cli.add_command(dream_command)
 
 
 def main() -> None:
