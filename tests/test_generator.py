@@ -164,6 +164,17 @@ def test_bf16_autocast_and_channels_last():
     assert (out.image.float() - ref).abs().mean() < 0.05
 
 
+def test_flow_and_composition_stay_fp32_under_bf16():
+    G = _generator(levels=2)
+    maps, prev = _inputs(12, size=2 * SIZE)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = G(maps, prev)
+    # bf16 flows would be 0.25-0.5 px off at 32-128 px; the warp blend builds on them
+    for t in (out.flow, out.mask, out.image, out.hallucinated, out.fg_mask, out.warped):
+        assert t.dtype == torch.float32
+    assert all(level.dtype == torch.float32 for level in out.levels)
+
+
 @pytest.mark.parametrize(
     "maps_shape, prev_shape, match",
     [

@@ -207,9 +207,16 @@ class _BaseLevel(nn.Module):
         out = _LevelOut(self.image_head(feat_image), fg_image, fg_logit, feat_image, feat_fg)
         if past is not None:
             out.feat_flow = self.flow_decoder(trunk, mf)
-            flow, out.mask_logit = self.flow_head(out.feat_flow).split([2, 1], dim=1)
+            flow, out.mask_logit = _fp32_head(self.flow_head, out.feat_flow).split([2, 1], dim=1)
             out.flow = flow * self.flow_scale
         return out
+
+
+def _fp32_head(head: nn.Conv2d, feat: Tensor) -> Tensor:
+    """A flow head run in fp32 even under autocast: in bf16 a flow of 32-128 px is
+    off by 0.25-0.5 px, and the flow, its upsampling and the warp build on it."""
+    with torch.autocast(feat.device.type, enabled=False):
+        return head(feat.float())
 
 
 class _EnhancerLevel(nn.Module):
@@ -254,7 +261,7 @@ class _EnhancerLevel(nn.Module):
             assert coarse.flow is not None and coarse.mask_logit is not None
             assert coarse.feat_flow is not None
             out.feat_flow = self.flow_branch(mf[1] + fx + coarse.feat_flow, mf[0])
-            d_flow, d_mask = self.flow_head(out.feat_flow).split([2, 1], dim=1)
+            d_flow, d_mask = _fp32_head(self.flow_head, out.feat_flow).split([2, 1], dim=1)
             out.flow = 2.0 * _up(coarse.flow) + d_flow * self.flow_scale
             out.mask_logit = _up(coarse.mask_logit) + d_mask
         return out
@@ -368,8 +375,10 @@ class Generator(nn.Module):
     def _compose(level: _LevelOut, past: Optional[Tensor], mode: str = "inside") -> tuple:
         """(image, hallucinated, fg, mask, warped) of one level; `mode` is
         `ModelConfig.compose`. Image mode (no past) gives image = h in both."""
-        fg = torch.sigmoid(level.fg_logit)
-        h_fg, h_bg = torch.tanh(level.fg_image_logit), torch.tanh(level.image_logit)
+        # Composition in fp32 under autocast too (the logits come from bf16 convs).
+        fg = torch.sigmoid(level.fg_logit.float())
+        h_fg = torch.tanh(level.fg_image_logit.float())
+        h_bg = torch.tanh(level.image_logit.float())
         h = fg * h_fg + (1 - fg) * h_bg
         if past is None:
             return h, h, fg, None, None
