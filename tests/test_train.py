@@ -1,6 +1,7 @@
 """Training end to end on a tiny model and a synthetic dataset (CPU, seconds each)."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -73,7 +74,7 @@ def test_resume_gives_the_same_weights(figure, tmp_path, monkeypatch):
     def interrupt_at_7(step, stages):
         if step == 7 and calls["n"] == 0:
             calls["n"] += 1
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)   # Ctrl-C as the 7th step ends
         return real_stage_at(step, stages)
 
     monkeypatch.setattr(trainer, "stage_at", interrupt_at_7)
@@ -93,6 +94,48 @@ def test_resume_gives_the_same_weights(figure, tmp_path, monkeypatch):
     for key in ("G", "G_ema", "D"):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), (key, name)
+
+
+def test_sigterm_finishes_the_step_and_a_second_signal_stops_at_once(figure, tmp_path,
+                                                                     monkeypatch):
+    import train.trainer as trainer
+
+    real_losses = trainer.chunk_losses
+    calls = []
+
+    def signalled(kinds):
+        def chunk_losses(*args):
+            calls.append(1)
+            if len(calls) == 3:   # inside the third step (bptt 3 = one chunk a step)
+                for kind in kinds:
+                    os.kill(os.getpid(), kind)
+            return real_losses(*args)
+        return chunk_losses
+
+    monkeypatch.setattr(trainer, "chunk_losses", signalled([signal.SIGTERM]))
+    with pytest.raises(SystemExit):
+        train(tiny(figure, steps=6), run_dir=tmp_path / "once", progress=False)
+    assert load_checkpoint(tmp_path / "once")["step"] == 3   # that step was finished
+
+    calls.clear()   # a second signal inside the step: nothing half-stepped is saved
+    monkeypatch.setattr(trainer, "chunk_losses", signalled([signal.SIGTERM, signal.SIGINT]))
+    with pytest.raises(SystemExit) as stop:
+        train(tiny(figure, steps=6), run_dir=tmp_path / "twice", progress=False)
+    assert stop.value.code == 130
+    assert latest_checkpoint(tmp_path / "twice") is None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handlers restored
+
+
+def test_a_non_finite_gradient_with_a_finite_loss_is_caught():
+    from train.trainer import _all_finite
+
+    net = torch.nn.Linear(3, 2)
+    loss = net(torch.ones(1, 3)).sum()
+    loss.backward()
+    assert bool(_all_finite(loss.detach(), net))
+    net.bias.grad[0] = float("inf")   # e.g. an overflow inside backward
+    assert torch.isfinite(loss) and not bool(_all_finite(loss.detach(), net))
+    assert not bool(_all_finite(torch.tensor(float("nan")), torch.nn.Linear(1, 1)))
 
 
 def test_interrupted_save_keeps_latest_loadable(figure, tmp_path, monkeypatch):

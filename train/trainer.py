@@ -13,9 +13,11 @@ The networks, the losses of a chunk and the EMA step are `train.objective`'s
 `build_networks`, `chunk_losses` and `ema_update` (shared with `vid2vid
 bench`, so the benchmark times exactly what trains).
 
-Robustness: a non-finite loss skips the step (counted; many in a row stop
-the run with the last good checkpoint intact); Ctrl-C or SIGTERM saves a
-checkpoint and exits; checkpoints are also written every few minutes and
+Robustness: a non-finite loss or gradient skips the step (counted; many in a
+row stop the run with the last good checkpoint intact); Ctrl-C or SIGTERM
+lets the step in progress finish (G and the Ds both stepped), saves a
+checkpoint and exits (a second Ctrl-C stops at once, keeping the last
+checkpoint); checkpoints are also written every few minutes and
 at every stage boundary. CUDA out-of-memory is reported with settings that
 would fit.
 """
@@ -47,7 +49,33 @@ from vid2vid.tasks import same_task
 
 
 class _Stop(Exception):
-    """Raised by the SIGTERM handler so the loop saves and exits like on Ctrl-C."""
+    """Raised between steps once Ctrl-C or SIGTERM has asked the run to stop."""
+
+
+class _StopRequest:
+    """Ctrl-C / SIGTERM handlers that only set a flag the loop reads between steps,
+    so a checkpoint never holds G stepped and the Ds not. A second signal raises
+    KeyboardInterrupt at once (the loop then keeps the last checkpoint)."""
+
+    def __init__(self):
+        self.asked = False
+        self.previous = {}
+
+    def __enter__(self) -> "_StopRequest":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+        print(f"\n{signal.Signals(signum).name}: finishing this step, then saving "
+              "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def frame_width(cfg: TrainConfig, video: VideoIndex, final_levels: int) -> int:
@@ -83,14 +111,26 @@ def _make_loader(videos, stage: Stage, width: int, cfg: TrainConfig, world: Worl
             yield from range(base, base + cfg.batch_size)
             s += 1
 
-    workers = cfg.workers if cfg.workers >= 0 else (min(8, torch.get_num_threads())
-                                                    if device.type == "cuda" else 1)
+    workers = cfg.workers if cfg.workers >= 0 else default_workers(device)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.batch_size, sampler=ids(), num_workers=workers,
         pin_memory=device.type == "cuda", prefetch_factor=2 if workers else None,
         persistent_workers=False,
     )
     return dataset, iter(loader)
+
+
+def default_workers(device: torch.device) -> int:
+    """Loader processes: 1 on CPU (the cores are the model's); on CUDA this rank's
+    share of the machine's cores, up to 8. From the cores this process may use,
+    not torch's thread count, which torchrun sets to 1."""
+    if device.type != "cuda":
+        return 1
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    per_rank = (cores or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return max(1, min(8, per_rank - 1))   # one core stays with the training process
 
 
 def _rng_state() -> dict:
@@ -176,6 +216,9 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
     # `vid2vid bench` (bf16 alone: 1.6x over fp32, bf16 + channels_last: 1.06x).
     channels_last = cfg.channels_last and device.type == "cuda"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    if device.type == "cuda":
+        # A stage's shapes are fixed, so autotuned convolutions pay off (as in `vid2vid bench`).
+        torch.backends.cudnn.benchmark = True
 
     if world.main:
         print(f"task: {task.name}; data: " + ", ".join(f"{v.root} ({v.train_frames} training + "
@@ -256,10 +299,6 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             "nonfinite": nonfinite_total, "rng": _rng_state(),
         }, cfg.keep_last)
 
-    def on_sigterm(signum, frame):
-        raise _Stop()
-
-    previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
                 else nullcontext())
     nets = built.for_step(cfg.compile, task.part_boxes)
@@ -274,6 +313,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
                unit="step", dynamic_ncols=True, mininterval=1.0)
     t_start, step_start = time.time(), step
     busy_seconds, frames_done = 0.0, 0   # time inside steps (data wait included), for speed.json
+    stop_request = _StopRequest().__enter__()
     try:
         while step < cfg.steps:
             # -- stage changes: grow, freeze, new loader -----------------------------------
@@ -323,8 +363,9 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
                 opt_D.zero_grad(set_to_none=True)
                 # G's losses reach only G (the Ds were frozen for them) and vice versa.
                 scaler.scale(g_total + d_total).backward()
-                # The step's one host sync: every rank must agree to step or to skip.
-                finite = bool(torch.isfinite(g_total.detach() + d_total.detach()))
+                # The step's one host sync: every rank must agree to step or to skip. A
+                # finite loss can still give a non-finite gradient (an overflow in backward).
+                finite = bool(_all_finite(g_total.detach() + d_total.detach(), G, discriminators))
                 if not all_agree(finite, world, device):
                     skipped = True
                     break
@@ -379,14 +420,25 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             if stage_at(step, stages).index != stage.index or step == cfg.steps:
                 if world.main:
                     _stage_video(run_dir, stage, G_ema, videos, width, cfg, device, amp_dtype)
+            # All ranks stop after the same step (a signal may reach them a step apart).
+            if not all_agree(not stop_request.asked, world, device):
+                raise _Stop()
         checkpoint(stage)
-    except (KeyboardInterrupt, _Stop):
+    except _Stop:
         bar.close()
         if stage is not None:
             checkpoint(stage)
         if world.main:
             print(f"\nstopped at step {step}; checkpoint saved in {run_dir}. Continue with: "
                   f"vid2vid train --resume {run_dir}", file=sys.stderr)
+        raise SystemExit(130)
+    except KeyboardInterrupt:
+        # Asked twice, or before the loop's handlers: the step may be half done, so
+        # the last checkpoint is the one to keep.
+        bar.close()
+        if world.main:
+            print(f"\nstopped during step {step}; the last checkpoint in {run_dir} is intact. "
+                  f"Continue with: vid2vid train --resume {run_dir}", file=sys.stderr)
         raise SystemExit(130)
     except torch.OutOfMemoryError:
         raise UserError(
@@ -395,7 +447,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             f"{cfg.bptt}); try --batch-size {max(1, cfg.batch_size // 2)}, a smaller --bptt "
             "(frames back-propagated together) or --precision bf16") from None
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        stop_request.__exit__(None, None, None)
         bar.close()
         if writer is not None:
             writer.close()
@@ -409,6 +461,15 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
               f"({(step - step_start) / max(elapsed, 1e-9):.2f} steps/s); "
               f"non-finite steps skipped: {nonfinite_total}; run: {run_dir}")
     return run_dir
+
+
+def _all_finite(loss: torch.Tensor, *modules: torch.nn.Module) -> torch.Tensor:
+    """A device-side bool: the loss and every gradient of `modules` are finite."""
+    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
+    if not grads:
+        return torch.isfinite(loss)
+    norms = torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])
+    return torch.isfinite(loss) & torch.isfinite(norms).all()
 
 
 def _write_speed(run_dir: Path, cfg: TrainConfig, device: torch.device, amp_dtype,
