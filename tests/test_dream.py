@@ -2,13 +2,11 @@
 command end to end on a tiny synthetic dataset (CPU, seconds)."""
 
 import json
-import os
 import shutil
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from dream.checkpoint import load_motion_model
 from dream.command import dream_keypoints, write_pose_folder
@@ -22,9 +20,9 @@ from dream.time_codes import seeded_noise
 from dream.training import train_motion
 from infer.driving import TransferOptions
 from infer.pose_driving import read_source
+from tests.helpers_cli import run_cli
 from tests.helpers_video import make_synthetic_dataset
 from train.trainer import train
-from vid2vid.cli import cli
 from vid2vid.config import ModelConfig, TrainConfig
 from vid2vid.data import pose_to_array
 from vid2vid.errors import UserError
@@ -134,16 +132,6 @@ def world(tmp_path_factory):
                       sample_every=100, checkpoint_minutes=60.0, temporal=False)
     run = train(cfg, run_dir=root / "runs" / "figure-test", progress=False)
     return {"root": root, "figure": figure, "run": run}
-
-
-def run_cli(args, cwd):
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        result = CliRunner().invoke(cli, [str(a) for a in args])
-    finally:
-        os.chdir(old)
-    return result.exit_code, result.output
 
 
 def test_pose_folder_round_trip_and_transfer_reads_it(world, tmp_path):

@@ -7,13 +7,12 @@ import sys
 
 import pytest
 import torch
-from click.testing import CliRunner
 
+from tests.helpers_cli import run_cli
 from tests.helpers_video import make_synthetic_dataset
 from train.trainer import train
 from vid2vid.checkpoint import (latest_checkpoint, load_checkpoint, load_generator,
                                 save_checkpoint)
-from vid2vid.cli import cli
 from vid2vid.config import ModelConfig, TrainConfig
 from vid2vid.data import MAP_CHANNELS, ClipDataset, index_dataset, no_augment
 from vid2vid.generate import Synthesizer
@@ -163,16 +162,6 @@ def test_two_process_gloo_run_keeps_ranks_identical(figure, tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "weights identical on 2 ranks" in done.stdout
     assert load_checkpoint(tmp_path / "ddp")["step"] == 3
-
-
-def run_cli(args, cwd):
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        result = CliRunner().invoke(cli, args)
-    finally:
-        os.chdir(old)
-    return result.exit_code, result.output
 
 
 def test_dry_run_writes_nothing(figure, tmp_path):

@@ -5,24 +5,22 @@ video path replaces the detector with one that returns the poses the frames
 were drawn from; the real detector is used where "no person" is the point.
 """
 
-import os
 import subprocess
 
 import av
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 import preprocess.detect
 from infer.driving import TransferOptions
 from infer.pose_driving import DrivingPoses, fill_gaps, read_source
 from infer.transfer import transfer
+from tests.helpers_cli import run_cli
 from tests.helpers_video import (ffmpeg, figure_frame, make_synthetic_dataset, real_video_path,
                                  synthetic_pose, write_pose_folder)
 from train.trainer import train
 from vid2vid.checkpoint import load_checkpoint
-from vid2vid.cli import cli
 from vid2vid.config import ModelConfig, TrainConfig
 from vid2vid.data import (ClipDataset, index_dataset, keypoints_to_maps, no_augment,
                           pose_to_array)
@@ -79,16 +77,6 @@ def video_info(path):
         return {"frames": frames, "fps": float(v.average_rate), "codec": v.codec_context.name,
                 "pix_fmt": v.codec_context.pix_fmt,
                 "size": (v.codec_context.width, v.codec_context.height)}
-
-
-def run_cli(args, cwd):
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        result = CliRunner().invoke(cli, [str(a) for a in args])
-    finally:
-        os.chdir(old)
-    return result.exit_code, result.output
 
 
 def test_video_source_keeps_every_frame_the_rate_and_the_audio(world, monkeypatch):
