@@ -70,8 +70,9 @@ def _batch(frames=None, flow=None, valid=None, maps=None) -> Batch:
     for i, (x, y) in head.items():  # BODY_25 nose, neck, eyes, ears
         kp[:, :, i] = torch.tensor([x, y, 1.0])
     maps_list = [clip["maps"][:, t] for t in range(T)]
+    boxes, found = PoseTask().part_boxes(kp.flatten(0, 1), (SIZE, SIZE))
     return Batch(clip["maps"], maps_list, clip["frames"], clip["masks"], clip["flow"],
-                 clip["flow_valid"], kp)
+                 clip["flow_valid"], boxes.unflatten(0, (1, T)), found.unflatten(0, (1, T)))
 
 
 def _nets(model=TINY, G=None, levels=1) -> Networks:
@@ -80,8 +81,7 @@ def _nets(model=TINY, G=None, levels=1) -> Networks:
     D_img, D_tmp, D_face = (ImageDiscriminator(model, C), TemporalDiscriminator(model),
                             FaceDiscriminator(model))
     ds = nn.ModuleList([D_img, D_tmp, D_face]).eval()
-    return Networks(G if G is not None else G_built, D_img, D_tmp, D_face, ds, None,
-                    PoseTask().part_boxes)
+    return Networks(G if G is not None else G_built, D_img, D_tmp, D_face, ds, None)
 
 
 def _run(cfg, nets, batch=None, backward=True):

@@ -97,7 +97,7 @@ def test_resume_gives_the_same_weights(figure, tmp_path, monkeypatch):
 
 def test_sigterm_finishes_the_step_and_a_second_signal_stops_at_once(figure, tmp_path,
                                                                      monkeypatch):
-    import train.trainer as trainer
+    import train.objective as trainer   # what the training step's module calls
 
     real_losses = trainer.chunk_losses
     calls = []
@@ -137,6 +137,51 @@ def test_a_non_finite_gradient_with_a_finite_loss_is_caught():
     assert not bool(_all_finite(torch.tensor(float("nan")), torch.nn.Linear(1, 1)))
 
 
+def test_a_skipped_step_changes_nothing_and_needs_no_host_sync():
+    from train.trainer import _optimizer_steps
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=0.1, fused=True)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+
+    def step(ok: bool):
+        opt.zero_grad()
+        net(torch.ones(1, 3)).sum().backward()
+        _optimizer_steps(torch.tensor(ok), scaler, opt)
+
+    step(True)
+    before = [p.detach().clone() for p in net.parameters()]
+    moments = [opt.state[p]["exp_avg"].clone() for p in net.parameters()]
+    step(False)
+    assert all(torch.equal(a, p) for a, p in zip(before, net.parameters()))
+    assert all(torch.equal(m, opt.state[p]["exp_avg"]) for m, p in zip(moments, net.parameters()))
+    assert all(float(opt.state[p]["step"]) == 1 for p in net.parameters())
+    step(True)
+    assert not torch.equal(before[0], net.weight)
+
+
+def test_many_non_finite_steps_in_a_row_stop_the_run(figure, tmp_path, monkeypatch):
+    import train.objective as objective
+    from vid2vid.errors import UserError
+
+    real_losses = objective.chunk_losses
+
+    def poisoned(*args):
+        terms, d_terms = real_losses(*args)
+        return {**terms, "gan": terms["gan"] * float("nan")}, d_terms
+
+    run = train(tiny(figure, steps=2), run_dir=tmp_path / "run", progress=False)
+    good = load_checkpoint(run)
+    monkeypatch.setattr(objective, "chunk_losses", poisoned)
+    with pytest.raises(UserError, match="steps in a row had non-finite losses"):
+        train(tiny(figure, steps=12, max_nonfinite=4, log_every=4), resume=run, progress=False)
+    after = load_checkpoint(run)
+    assert after["step"] == 2
+    for name, tensor in good["G"].items():   # nothing was stepped with a NaN
+        assert torch.equal(tensor, after["G"][name]), name
+
+
 def test_interrupted_save_keeps_latest_loadable(figure, tmp_path, monkeypatch):
     run = train(tiny(figure, steps=2), run_dir=tmp_path / "run", progress=False)
     good = latest_checkpoint(run)
@@ -153,15 +198,21 @@ def test_interrupted_save_keeps_latest_loadable(figure, tmp_path, monkeypatch):
 
 
 def test_two_process_gloo_run_keeps_ranks_identical(figure, tmp_path):
+    # Through all four progressive stages: DDP is rebuilt as G grows a level and
+    # freezes the old one; the figure has no face, so D_face's parameters go unused.
+    (tmp_path / "base.yaml").write_text("base_size: 32\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", "29517", "-m", "vid2vid", "train", "--data", str(figure),
-           "--preset", "tiny", "--size", "64", "--frames", "3", "--steps", "3",
+           "--preset", "tiny", "--size", "64", "--frames", "3", "--steps", "12",
+           "--progressive", "--config", str(tmp_path / "base.yaml"),
            "--workers", "0", "--device", "cpu", "--run-dir", str(tmp_path / "ddp")]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "weights identical on 2 ranks" in done.stdout
-    assert load_checkpoint(tmp_path / "ddp")["step"] == 3
+    assert "grow" in done.stdout and "joint" in done.stdout
+    ckpt = load_checkpoint(tmp_path / "ddp")
+    assert ckpt["step"] == 12 and ckpt["levels"] == 2
 
 
 def test_dry_run_writes_nothing(figure, tmp_path):

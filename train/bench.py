@@ -164,8 +164,10 @@ def synthetic_clip(batch: int, frames: int, size: int, map_channels: int,
         "flow_valid": torch.ones(B, T, 1, H, W),
     }
     clip["flow"][:, 0] = 0  # as the loader: no flow into frame 0
+    boxes, found = PoseTask().part_boxes(kp.flatten(0, 1), (H, W))
+    clip["part_boxes"] = boxes.unflatten(0, (B, T)).float()
     out = {k: v.to(device) for k, v in clip.items()}
-    out["keypoints"] = kp   # stays on the CPU, as the trainer reads it there
+    out["part_found"] = found.unflatten(0, (B, T))   # stays on the CPU, as in training
     return out
 
 
@@ -290,7 +292,7 @@ class TrainingStep:
                                self.memory_format)
         self.G, self.G_ema, self.vgg = built.G, built.G_ema, built.vgg
         self.opt_G, self.opt_D = built.opt_G, built.opt_D
-        self.nets = built.for_step(variant.compile, PoseTask().part_boxes)
+        self.nets = built.for_step(variant.compile)
         self.ema_updates = 0
 
     def __call__(self, clip: dict[str, torch.Tensor]) -> None:
@@ -300,7 +302,7 @@ class TrainingStep:
         maps_list = [clip["maps"][:, t].contiguous(memory_format=self.memory_format)
                      for t in range(T)]
         batch = Batch(clip["maps"], maps_list, reals, clip["masks"], clip["flow"],
-                      clip["flow_valid"], clip["keypoints"])
+                      clip["flow_valid"], clip["part_boxes"], clip["part_found"])
         fakes: list[torch.Tensor] = []
         for c0 in range(0, T, cfg.bptt):
             c1 = min(T, c0 + cfg.bptt)

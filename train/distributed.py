@@ -2,12 +2,13 @@
 
 `torchrun --nproc_per_node N -m vid2vid train ...` sets RANK, WORLD_SIZE and
 LOCAL_RANK; without them this is a world of one and every call is a no-op.
-Gradients are averaged by an explicit all-reduce after each backward rather
-than by wrapping the networks in DDP: the generator is unrolled over the
-frames of a clip, alternates image and video mode (leaving different
-parameters unused), grows new levels and freezes old ones, all of which DDP's
-bucketing handles only with extra flags. Every rank starts from the same seed,
-so the weights start and stay identical.
+Gradients are averaged by torch's DistributedDataParallel, so the all-reduce
+of each bucket overlaps the rest of backward. The generator is unrolled over
+the frames of a clip, alternates image and video mode, freezes old levels and
+leaves D_face unused on a rank whose clip shows no face, hence
+`find_unused_parameters`; it also grows new levels, so the wrapper is rebuilt
+at every stage change. Every rank starts from the same seed, so the weights
+start and stay identical.
 """
 
 from __future__ import annotations
@@ -53,29 +54,25 @@ def init_world(device: str = "auto") -> World:
     return World(rank, size, local, dev)
 
 
-def average_gradients(params, world: World) -> None:
-    """All-reduce and average the gradients of `params` across ranks (flattened: one call)."""
+def data_parallel(module: torch.nn.Module, world: World) -> torch.nn.Module:
+    """`module` under DDP when there are several ranks, else `module` itself.
+
+    Build it again whenever parameters are added or frozen: DDP fixes the set of
+    parameters it averages when it is built.
+    """
     if world.size == 1:
-        return
-    params = [p for p in params if p.requires_grad]
-    for p in params:  # a part unused on this rank (e.g. no face in its clip) still joins in
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-    grads = [p.grad for p in params]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= world.size
-    offset = 0
-    for g in grads:
-        n = g.numel()
-        g.copy_(flat[offset:offset + n].view_as(g))
-        offset += n
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    # device_ids None: the inputs are already on this rank's device. Buffers (the
+    # spectral norms' power-iteration vectors) are broadcast from rank 0 at each
+    # forward: D_face runs only on ranks with a face, so they would drift apart.
+    return DistributedDataParallel(module, device_ids=None, find_unused_parameters=True,
+                                   gradient_as_bucket_view=True)
 
 
 def all_agree(flag: bool, world: World, device: torch.device) -> bool:
-    """True only if `flag` is true on every rank (so all ranks skip a step together)."""
+    """True only if `flag` is true on every rank (so all ranks stop together)."""
     if world.size == 1:
         return flag
     t = torch.tensor([1.0 if flag else 0.0], device=device)
@@ -83,6 +80,25 @@ def all_agree(flag: bool, world: World, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def agree_on_device(ok: torch.Tensor, world: World) -> torch.Tensor:
+    """`ok` (a device bool) and-ed over the ranks, without a host sync on CUDA."""
+    if world.size == 1:
+        return ok
+    t = ok.float().reshape(1)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return t[0] > 0
+
+
+def mean_over_ranks(values: dict[str, float], world: World) -> dict[str, float]:
+    """Each value averaged over the ranks that have it (for logging: each rank saw other
+    clips, and a term such as the face GAN exists only where a face was found)."""
+    if world.size == 1:
+        return values
+    gathered: list[dict[str, float]] = [{} for _ in range(world.size)]
+    dist.all_gather_object(gathered, values)
+    keys = sorted({k for g in gathered for k in g})
+    return {k: sum(g[k] for g in gathered if k in g) / sum(k in g for g in gathered)
+            for k in keys}
 
 
 def shutdown(world: World) -> None:

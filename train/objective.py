@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 
@@ -47,11 +47,7 @@ from vid2vid.models import (DiscriminatorOutput, FaceDiscriminator, Generator, I
 
 @dataclass
 class Networks:
-    """What a training step runs: G (maybe compiled), the discriminators, VGG or None.
-
-    `part_boxes` is the task's crop finder for D_face (`vid2vid.tasks`): keypoints
-    [N, 137, 3] and (H, W) -> (boxes [N, 4], found [N]).
-    """
+    """What a training step runs: G (maybe compiled), the discriminators, VGG or None."""
 
     G_step: torch.nn.Module
     D_img: torch.nn.Module
@@ -59,7 +55,6 @@ class Networks:
     D_face: torch.nn.Module | None
     discriminators: torch.nn.ModuleList
     vgg: torch.nn.Module | None
-    part_boxes: Callable | None = None
 
 
 @dataclass
@@ -77,11 +72,11 @@ class TrainingNetworks:
     vgg: losses.VGGPerceptualLoss | None
     notes: list[str]                      # warnings while loading VGG19 (no weights: L1)
 
-    def for_step(self, compile_: bool, part_boxes: Callable | None) -> Networks:
+    def for_step(self, compile_: bool) -> Networks:
         """What `chunk_losses` runs: G (torch.compile'd when asked), the Ds and VGG."""
         G_step = torch.compile(self.G) if compile_ else self.G
         return Networks(G_step, self.D_img, self.D_tmp, self.D_face, self.discriminators,
-                        self.vgg, part_boxes)
+                        self.vgg)
 
 
 def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
@@ -107,11 +102,13 @@ def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
     G.to(device, memory_format=memory_format)
     discriminators.to(device, memory_format=memory_format)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    betas = (cfg.beta1, cfg.beta2)
+    # Fused: one kernel per step, and it takes a device-side found_inf flag, so a
+    # non-finite step is skipped without a host sync (train.trainer).
+    adam = dict(betas=(cfg.beta1, cfg.beta2), fused=True)
     # One param group per level, so growing adds a group and a resumed run rebuilds the same.
     opt_G = torch.optim.Adam([{"params": list(level.parameters())} for level in G.levels],
-                             lr=cfg.lr_g, betas=betas)
-    opt_D = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr_d, betas=betas)
+                             lr=cfg.lr_g, **adam)
+    opt_D = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr_d, **adam)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         vgg = losses.VGGPerceptualLoss.pretrained()
@@ -137,10 +134,12 @@ def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, ema_updates: int,
 
 
 class Batch(NamedTuple):
-    """One batch of clips on the device, `[B, T, C, H, W]` (keypoints stay on the CPU:
-    face boxes are found there, without a device sync).
+    """One batch of clips on the device, `[B, T, C, H, W]`.
 
     maps_list holds maps[:, t] for each t in the networks' memory format.
+    part_boxes [B, T, 4] are D_face's crops (on the device) and part_found
+    [B, T] which of them exist, on the CPU, so that the step decides what to
+    crop without a device sync (both from the loader: `vid2vid.data.Clip`).
     """
 
     maps: torch.Tensor
@@ -149,7 +148,22 @@ class Batch(NamedTuple):
     masks: torch.Tensor
     gt_flow: torch.Tensor
     flow_valid: torch.Tensor
-    keypoints: torch.Tensor
+    part_boxes: torch.Tensor
+    part_found: torch.Tensor
+
+
+class ChunkObjective(torch.nn.Module):
+    """G and the Ds as one module whose forward is `chunk_losses`: what DDP wraps
+    (`train.distributed.data_parallel`), so that it sees every parameter a chunk's
+    backward reaches, whichever networks that chunk used."""
+
+    def __init__(self, G: torch.nn.Module, discriminators: torch.nn.ModuleList):
+        super().__init__()
+        self.G, self.discriminators = G, discriminators
+
+    def forward(self, cfg: TrainConfig, nets: Networks, batch: Batch,
+                fakes: list[torch.Tensor], c0: int, c1: int):
+        return chunk_losses(cfg, nets, batch, fakes, c0, c1)
 
 
 def temporal_windows(cfg: TrainConfig, c0: int, c1: int) -> list[tuple[int, tuple[int, ...]]]:
@@ -259,13 +273,15 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
 
     face_crops = face_fake = None
     if D_face is not None:
-        # Boxes from the loader's CPU keypoints: no device sync to find faces.
-        kp = batch.keypoints[:, c0:c1].flatten(0, 1)
-        boxes, ok = nets.part_boxes(kp, (H, W))
-        if ok.any():
+        # Which frames have a face is known on the CPU: no device sync to decide.
+        found = batch.part_found[:, c0:c1].flatten(0, 1)
+        if found.any():
             crop = max(16, H // 4 // 8 * 8)
-            face_crops = (boxes[ok].to(device), ok.nonzero()[:, 0].to(device),
-                          crop)
+            idx = found.nonzero()[:, 0]
+            if device.type == "cuda":
+                idx = idx.pin_memory()   # a pageable copy would wait for the GPU
+            idx = idx.to(device, non_blocking=True)
+            face_crops = (batch.part_boxes[:, c0:c1].flatten(0, 1)[idx], idx, crop)
             fake_faces = crop_and_resize(fake.flatten(0, 1)[face_crops[1]],
                                          face_crops[0], crop)
             face_fake = D_face(fake_faces)

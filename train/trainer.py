@@ -13,6 +13,12 @@ The networks, the losses of a chunk and the EMA step are `train.objective`'s
 `build_networks`, `chunk_losses` and `ema_update` (shared with `vid2vid
 bench`, so the benchmark times exactly what trains).
 
+With several processes (torchrun) DDP averages the gradients during backward.
+The loop has no host sync per step: a non-finite loss or gradient skips the
+optimiser steps on the device (fused Adam's found_inf), and the skip counts,
+the losses and (with several ranks) a stop request are read once per
+logging interval.
+
 Robustness: a non-finite loss or gradient skips the step (counted; many in a
 row stop the run with the last good checkpoint intact); Ctrl-C or SIGTERM
 lets the step in progress finish (G and the Ds both stepped), saves a
@@ -36,12 +42,14 @@ import numpy as np
 import torch
 import yaml
 
-from train.distributed import World, all_agree, average_gradients, init_world, shutdown
-from train.objective import Batch, build_networks, chunk_losses, ema_update
+from train.distributed import (World, agree_on_device, all_agree, data_parallel, init_world,
+                               mean_over_ranks, shutdown)
+from train.objective import Batch, ChunkObjective, build_networks, ema_update
 from train.sample_grids import write_grid, write_sample_video
 from train.schedule import Stage, build_stages, extend_stages, format_table, stage_at
 from vid2vid.checkpoint import load_checkpoint, save_checkpoint
 from vid2vid.config import TrainConfig
+from vid2vid.cpu_share import CpuShare
 from vid2vid.data import ClipDataset, VideoIndex, index_dataset, no_augment
 from vid2vid.errors import UserError
 from vid2vid.runs import CONFIG, new_run_dir
@@ -296,16 +304,22 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             "G": G.state_dict(), "G_ema": G_ema.state_dict(), "D": discriminators.state_dict(),
             "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
             "scaler": scaler.state_dict(), "step": step, "ema_updates": ema_updates,
-            "nonfinite": nonfinite_total, "rng": _rng_state(),
+            "nonfinite": nonfinite_total + int(bad_steps), "rng": _rng_state(),
         }, cfg.keep_last)
 
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
                 else nullcontext())
-    nets = built.for_step(cfg.compile, task.part_boxes)
+    nets = built.for_step(cfg.compile)
+    objective = None   # G and the Ds for one chunk, under DDP with several ranks
     stage: Stage | None = None
     loader = dataset = None
     last_save = time.time()
-    nonfinite_run = 0
+    # Counted on the device and read once per logging interval (no sync per step).
+    bad_steps = torch.zeros((), dtype=torch.long, device=device)    # since the last read
+    bad_run = torch.zeros((), dtype=torch.long, device=device)      # skipped in a row now
+    worst_run = torch.zeros((), dtype=torch.long, device=device)    # longest such run
+    sums: dict[str, torch.Tensor] = {}   # per loss term, summed over the finite chunks
+    good_chunks = torch.zeros((), device=device)
     logged: dict[str, float] = {}
     from tqdm import tqdm
 
@@ -314,8 +328,10 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
     t_start, step_start = time.time(), step
     busy_seconds, frames_done = 0.0, 0   # time inside steps (data wait included), for speed.json
     stop_request = _StopRequest().__enter__()
+    share = CpuShare(device).__enter__()   # fewer threads while other vid2vid jobs run
     try:
         while step < cfg.steps:
+            share.poll()
             # -- stage changes: grow, freeze, new loader -----------------------------------
             now = stage_at(step, stages)
             if stage is None or now.index != stage.index:
@@ -330,6 +346,9 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
                     opt_G.add_param_group({"params": list(new.parameters())})
                 for level in G.levels[:-1]:
                     level.requires_grad_(stage.train_old_levels)
+                # DDP averages the parameters that train when it is built: build it anew.
+                objective = None
+                objective = data_parallel(ChunkObjective(G, discriminators), world)
                 dataset, loader = _make_loader(videos, stage, width, cfg, world, step, device)
                 bar.set_description(f"stage {stage.index} {stage.kind} {stage.size}px "
                                     f"x{stage.frames}")
@@ -343,67 +362,69 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             flow_valid = clip.flow_valid.to(device, non_blocking=True)
             B, T, _, H, W = reals.shape
             maps_list = [maps[:, t].contiguous(memory_format=memory_format) for t in range(T)]
-            batch = Batch(maps, maps_list, reals, masks, gt_flow, flow_valid, clip.keypoints)
+            batch = Batch(maps, maps_list, reals, masks, gt_flow, flow_valid,
+                          clip.part_boxes.to(device, non_blocking=True), clip.part_found)
             fakes: list[torch.Tensor] = []
-            sums: dict[str, torch.Tensor] = {}   # per loss term, summed over the chunks
-            chunks = 0
-            skipped = False
+            step_bad = torch.zeros((), dtype=torch.bool, device=device)
 
             for c0 in range(0, T, cfg.bptt):
                 c1 = min(T, c0 + cfg.bptt)
                 # Outputs of earlier chunks are inputs, not paths for gradients.
                 fakes = [f.detach() for f in fakes]
                 with autocast:
-                    terms, d_terms = chunk_losses(cfg, nets, batch, fakes, c0, c1)
+                    terms, d_terms = objective(cfg, nets, batch, fakes, c0, c1)
                 g_total = sum(terms.values())
                 d_total = sum(d_terms.values())
 
-                # -- one step for both, unless a loss is not finite ------------------------
                 opt_G.zero_grad(set_to_none=True)
                 opt_D.zero_grad(set_to_none=True)
-                # G's losses reach only G (the Ds were frozen for them) and vice versa.
+                # G's losses reach only G (the Ds were frozen for them) and vice versa;
+                # with several ranks DDP averages the gradients during this backward.
                 scaler.scale(g_total + d_total).backward()
-                # The step's one host sync: every rank must agree to step or to skip. A
-                # finite loss can still give a non-finite gradient (an overflow in backward).
-                finite = bool(_all_finite(g_total.detach() + d_total.detach(), G, discriminators))
-                if not all_agree(finite, world, device):
-                    skipped = True
-                    break
-                average_gradients(G.parameters(), world)
-                average_gradients(discriminators.parameters(), world)
-                scaler.step(opt_G)
-                scaler.step(opt_D)
-                scaler.update()
+                # A non-finite loss or gradient (a finite loss can overflow in backward)
+                # skips both steps on every rank, decided on the device: no host sync.
+                ok = agree_on_device(
+                    _all_finite(g_total.detach() + d_total.detach(), G, discriminators), world)
+                _optimizer_steps(ok, scaler, opt_G, opt_D)
                 ema_updates += 1
-                ema_update(G_ema, G, ema_updates, cfg.ema)
-                chunks += 1
+                ema_update(G_ema, G, ema_updates, cfg.ema)   # G unchanged if skipped
+                step_bad |= ~ok
+                good_chunks += ok
                 for k, v in {**terms, **d_terms}.items():
-                    sums[k] = sums.get(k, 0) + v.detach()
+                    v = torch.where(ok, v.detach().float(), 0.0)
+                    sums[k] = sums[k] + v if k in sums else v
 
             # -- bookkeeping -------------------------------------------------------------
-            if skipped:
-                nonfinite_run += 1
-                nonfinite_total += 1
-                if nonfinite_run >= cfg.max_nonfinite:
-                    raise UserError(
-                        f"{nonfinite_run} steps in a row had non-finite losses (at step {step}); "
-                        f"the last good checkpoint in {run_dir} is intact. Lower --lr or use "
-                        "--precision fp32, then resume with --resume")
-            else:
-                nonfinite_run = 0
+            bad_steps += step_bad
+            bad_run = (bad_run + 1) * step_bad
+            worst_run = torch.maximum(worst_run, bad_run)
             step += 1
             busy_seconds += time.perf_counter() - t_step
             frames_done += B * T * world.size
             bar.update(1)
 
-            if world.main and (step % cfg.log_every == 0 or step == cfg.steps) and sums:
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                # The loop's one host sync, once per interval.
+                worst, skipped = int(worst_run), int(bad_steps)
+                nonfinite_total += skipped
+                bad_steps.zero_()
+                if worst >= cfg.max_nonfinite:
+                    raise UserError(
+                        f"{worst} steps in a row had non-finite losses (before step {step}); "
+                        f"the last good checkpoint in {run_dir} is intact. Lower --lr or use "
+                        "--precision fp32, then resume with --resume")
+                worst_run.zero_()
                 # per chunk, so the numbers do not jump when clips get longer
-                logged = {k: float(v) / chunks for k, v in sums.items()}
+                n_good = max(float(good_chunks), 1.0)
+                logged = mean_over_ranks({k: float(v) / n_good for k, v in sums.items()}, world)
+                sums, good_chunks = {}, torch.zeros((), device=device)
+            if world.main and (step % cfg.log_every == 0 or step == cfg.steps) and logged:
                 for k, v in logged.items():
                     writer.add_scalar(f"loss/{k}", v, step)
                 rate = (step - step_start) / max(time.time() - t_start, 1e-9)
                 writer.add_scalar("speed/steps_per_s", rate, step)
                 writer.add_scalar("speed/frames_per_s", rate * B * T * world.size, step)
+                writer.add_scalar("nonfinite_steps", nonfinite_total, step)
                 # The bar shows totals and the two terms people watch; TensorBoard has all.
                 g_sum = sum(v for k, v in logged.items() if not k.startswith("d_"))
                 d_sum = sum(v for k, v in logged.items() if k.startswith("d_"))
@@ -420,9 +441,11 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             if stage_at(step, stages).index != stage.index or step == cfg.steps:
                 if world.main:
                     _stage_video(run_dir, stage, G_ema, videos, width, cfg, device, amp_dtype)
-            # All ranks stop after the same step (a signal may reach them a step apart).
-            if not all_agree(not stop_request.asked, world, device):
-                raise _Stop()
+            # All ranks stop after the same step (a signal may reach them a step apart);
+            # with several, they compare notes once per logging interval (a host sync).
+            if world.size == 1 or step % cfg.log_every == 0:
+                if not all_agree(not stop_request.asked, world, device):
+                    raise _Stop()
         checkpoint(stage)
     except _Stop:
         bar.close()
@@ -448,6 +471,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             "(frames back-propagated together) or --precision bf16") from None
     finally:
         stop_request.__exit__(None, None, None)
+        share.__exit__(None, None, None)
         bar.close()
         if writer is not None:
             writer.close()
@@ -459,8 +483,30 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
         elapsed = time.time() - t_start
         print(f"done: {step - step_start} steps in {elapsed:.0f} s "
               f"({(step - step_start) / max(elapsed, 1e-9):.2f} steps/s); "
-              f"non-finite steps skipped: {nonfinite_total}; run: {run_dir}")
+              f"non-finite steps skipped: {nonfinite_total + int(bad_steps)}; run: {run_dir}")
     return run_dir
+
+
+def _optimizer_steps(ok: torch.Tensor, scaler: torch.amp.GradScaler,
+                     *optimizers: torch.optim.Optimizer) -> None:
+    """Steps the (fused) Adams where the device bool `ok` holds, else leaves their
+    parameters, moments and step counts as they were, without reading `ok` on the
+    host: fused Adam takes GradScaler's `found_inf` tensor and skips on the device."""
+    if scaler.is_enabled():
+        # fp16: the scaler finds non-finite gradients itself (and backs off); a
+        # non-finite loss with finite gradients is made into one for it.
+        poison = torch.where(ok, 1.0, float("nan"))
+        for opt in optimizers:
+            grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+            if grads:
+                torch._foreach_mul_(grads, poison)
+            scaler.step(opt)
+        scaler.update()
+        return
+    found_inf = (~ok).float()
+    for opt in optimizers:
+        opt.found_inf = found_inf
+        opt.step()
 
 
 def _all_finite(loss: torch.Tensor, *modules: torch.nn.Module) -> torch.Tensor:
@@ -468,7 +514,7 @@ def _all_finite(loss: torch.Tensor, *modules: torch.nn.Module) -> torch.Tensor:
     grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
     if not grads:
         return torch.isfinite(loss)
-    norms = torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])
+    norms = torch.stack(torch._foreach_norm(grads)).float()   # one fused pass, not one per tensor
     return torch.isfinite(loss) & torch.isfinite(norms).all()
 
 

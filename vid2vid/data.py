@@ -77,6 +77,10 @@ class Clip(NamedTuple):
       all zero for tasks without keypoints (labels)
     - person: [T] bool, the frame's person was detected or interpolated
     - source: [3] long (dataset index, first frame, stride)
+    - part_boxes: [T, 4] float, the box D_face crops (the task's `part_boxes`: the face
+      of a body, the mouth of a talking head), x0 y0 x1 y1 in model pixels; found
+      here, in the loader, so the training step never waits for it
+    - part_found: [T] bool, that frame's box was found (all false without a part)
     """
 
     maps: torch.Tensor
@@ -87,6 +91,8 @@ class Clip(NamedTuple):
     keypoints: torch.Tensor
     person: torch.Tensor
     source: torch.Tensor
+    part_boxes: torch.Tensor
+    part_found: torch.Tensor
 
 
 def no_augment() -> AugmentConfig:
@@ -384,15 +390,23 @@ class ClipDataset(torch.utils.data.Dataset):
             return torch.from_numpy(x).permute(0, 3, 1, 2) if x.ndim == 4 else \
                 torch.from_numpy(x)[:, None]
 
+        keypoints = torch.from_numpy(np.stack(kps))
+        if task.part:
+            part_boxes, part_found = task.part_boxes(keypoints, self.size)
+        else:
+            part_boxes = torch.zeros(len(idx), 4)
+            part_found = torch.zeros(len(idx), dtype=torch.bool)
         return Clip(
             maps=chw(np.stack(maps)),
             frames=chw(frames_np * 2.0 - 1.0),
             masks=chw(np.stack(masks).astype(np.float32) / 255.0),
             flow=chw(np.stack(flows)),
             flow_valid=chw(np.stack(valid).astype(np.float32)),
-            keypoints=torch.from_numpy(np.stack(kps)),
+            keypoints=keypoints,
             person=torch.tensor(person),
             source=torch.tensor([v, idx[0], stride]),
+            part_boxes=part_boxes.float(),
+            part_found=part_found.bool(),
         )
 
 
