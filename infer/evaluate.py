@@ -107,6 +107,7 @@ from infer.eval_result import EvalResult, drift_rows, image_columns
 from infer.report import write_report
 from infer.trained import TrainedGenerator, load_trained, resolve_device
 from vid2vid import metrics
+from vid2vid.cpu_share import CpuShare
 from vid2vid.data import ClipDataset, no_augment
 from vid2vid.errors import UserError
 from vid2vid.generate import Synthesizer
@@ -295,6 +296,7 @@ def _score_frames(plan: _Plan, measures: Measures, max_frames: int | None, video
     bar = tqdm(total=total, unit="frame", desc="evaluating", disable=not progress,
                dynamic_ncols=True, mininterval=0.5)
     done = 0
+    share = CpuShare(dev).__enter__()   # fewer threads while other vid2vid jobs run
     try:
         with torch.inference_mode():
             for v, video in enumerate(plan.videos):
@@ -314,6 +316,7 @@ def _score_frames(plan: _Plan, measures: Measures, max_frames: int | None, video
                 for k in video.frames:
                     if done >= total:
                         break
+                    share.poll()
                     pair = prev_real is not None and video.has_flow
                     clip = ds.frames_at(0, [k - 1, k] if pair else [k])
                     real = (clip.frames[-1:] + 1) / 2
@@ -377,6 +380,7 @@ def _score_frames(plan: _Plan, measures: Measures, max_frames: int | None, video
             writer.abort()
         raise
     finally:
+        share.__exit__(None, None, None)
         bar.close()
     return methods, frame_ids
 
