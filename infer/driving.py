@@ -34,6 +34,7 @@ class TransferOptions:
     max_frames: int | None = None
     device: str = "auto"
     precision: Precision = "fp32"
+    compile: bool = False                # torch.compile the generator (pays off on GPUs)
     fps: float | None = None             # pose folders outside a dataset
     source_size: tuple[int, int] | None = None   # (w, h), pose folders outside a dataset
     instances: str | None = None         # labels: instance maps of the driving label folder

@@ -35,6 +35,7 @@ from infer.trained import (TrainedGenerator, autocast_dtype, load_trained, newes
                            resolve_device)
 from vid2vid.dataset_dir import META, load_dataset
 from vid2vid.errors import UserError
+from vid2vid.cpu_share import CpuShare
 from vid2vid.generate import Synthesizer
 from vid2vid.tasks import task_of_dataset
 from vid2vid.video_writer import VideoWriter, has_audio, side_by_side
@@ -153,19 +154,23 @@ def transfer(source: str | Path, target: str | Path, out: str | Path | None = No
     from tqdm import tqdm
 
     h, w = model.frame_size
-    synth = Synthesizer(model.generator, temporal=model.temporal,
+    # Compiled, G is traced twice: the first frame in image mode, then video mode.
+    generator = torch.compile(model.generator) if options.compile else model.generator
+    synth = Synthesizer(generator, temporal=model.temporal,
                         autocast_dtype=autocast_dtype(options.precision))
     n = driving.count
     t_gen = time.time()
     writer = VideoWriter(out, driving.fps, (w, h), audio_from=driving.audio,
                          audio_start=driving.audio_start)
     side = None
+    share = CpuShare(device).__enter__()   # fewer threads while other vid2vid jobs run
     try:
         with tqdm(total=n, unit="frame", desc="generating", disable=not progress,
                   dynamic_ncols=True, mininterval=0.5) as bar:
             source_frames = (driving.frames() if compare is not None and driving.frames
                              else None)
             for k, frame_maps in enumerate(driving.maps()):
+                share.poll()
                 maps = torch.from_numpy(frame_maps).permute(2, 0, 1)[None].float()
                 result = _to_uint8(synth(maps.to(device)))
                 writer.write(result)
@@ -198,6 +203,8 @@ def transfer(source: str | Path, target: str | Path, out: str | Path | None = No
         if side is not None:
             side.abort()
         raise
+    finally:
+        share.__exit__(None, None, None)
     generate_seconds = time.time() - t_gen
     audio = driving.audio is not None and has_audio(out)
     return TransferResult(out, compare, n, driving.fps, time.time() - t0, generate_seconds,

@@ -71,3 +71,27 @@ def test_config_is_frozen():
     cfg = ModelConfig.preset("small")
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.ngf = 3  # type: ignore[misc]
+
+
+def test_a_gpu_run_gets_the_base_preset_and_a_batch_for_its_memory(monkeypatch):
+    import types
+
+    import torch
+
+    from vid2vid.config import TrainConfig
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    card = {"gib": 141}
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda i: types.SimpleNamespace(total_memory=card["gib"] * 2**30))
+    cfg = TrainConfig.resolve({})
+    assert cfg.preset == "base" and cfg.batch_size == 4
+    assert cfg.model.ngf == TrainConfig.resolve({"preset": "base"}).model.ngf
+    card["gib"] = 24
+    assert TrainConfig.resolve({}).batch_size == 2
+    card["gib"] = 12
+    assert TrainConfig.resolve({}).batch_size == 1
+    given = TrainConfig.resolve({"preset": "tiny", "batch_size": 3})
+    assert given.preset == "tiny" and given.batch_size == 3    # what is given wins
+    cpu = TrainConfig.resolve({"device": "cpu"})
+    assert cpu.preset == "small" and cpu.batch_size == 1

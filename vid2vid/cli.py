@@ -226,11 +226,14 @@ def _parse_size(ctx, param, value):
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
               show_default=True,
               help="bf16: autocast; faster on GPUs, far slower on CPUs without bf16 units.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the generator: faster frames on GPUs after a compile of "
+                   "a minute or two (on CPUs the compile rarely pays back).")
 @click.option("--instances", type=click.Path(exists=True, file_okay=False), default=None,
               help="labels: instance maps of the SOURCE label folder (default: vid2vid's "
                    "sibling *_inst/<sequence> folder when there is one).")
 def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max_gap,
-             max_frames, fps, source_size, device, precision, instances) -> None:
+             max_frames, fps, source_size, device, precision, compile_, instances) -> None:
     """Drive TARGET's model with SOURCE (writes an mp4). What SOURCE is depends on
     the task TARGET was preprocessed for (its meta.json):
 
@@ -260,7 +263,7 @@ def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max
 
     options = TransferOptions(checkpoint=checkpoint, compare=compare, normalize=not no_normalize,
                               smooth=smooth, max_gap=max_gap, max_frames=max_frames,
-                              device=device, precision=precision, fps=fps,
+                              device=device, precision=precision, compile=compile_, fps=fps,
                               source_size=source_size, instances=instances)
     result = run_transfer(Path(source), Path(target), out, options)
     click.echo(result.line())

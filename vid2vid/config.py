@@ -351,6 +351,8 @@ class TrainConfig:
                 raise UserError(f"{yaml_file} must hold a mapping of config keys")
             layered.update(loaded)
         layered.update({k: v for k, v in overrides.items() if v is not None})
+        for key, value in gpu_defaults(layered.get("device", cls.device)).items():
+            layered.setdefault(key, value)
         preset = layered.get("preset", cls.preset)
         model = ModelConfig.preset(preset).to_dict()
         model_overrides = layered.pop("model", None) or {}
@@ -360,6 +362,22 @@ class TrainConfig:
         model.update(model_overrides)
         layered["model"] = model
         return cls.from_dict(layered)
+
+
+def gpu_defaults(device: str) -> dict[str, Any]:
+    """What a run on a CUDA GPU gets where neither the command line nor the YAML file
+    says: the `base` preset, and clips per step by the card's memory (4 from 64 GiB,
+    e.g. an H100 or H200; 2 from 24 GiB; else 1). The CPU defaults (`small`, batch 1)
+    would leave a data-centre card mostly idle. A rule of thumb, not yet measured:
+    `benchmarks/gpu_check.sh` records the peak memory of `base` at 256 px."""
+    if device == "cpu":
+        return {}
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+    return {"preset": "base", "batch_size": 4 if gib >= 64 else 2 if gib >= 24 else 1}
 
 
 # Keys added to the configs after runs had been saved without them, with the values
