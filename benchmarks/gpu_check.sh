@@ -35,15 +35,18 @@ if [ "$MODE" = prepare ]; then
   # wheels of what `pip install --no-deps -e .` leaves out on the GPU machine's image.
   set -e
   video=${VID2VID_TEST_VIDEO:-../shared/data/dancer.avi}
-  mkdir -p .gpu_check/whl
+  rm -rf .gpu_check/whl && mkdir -p .gpu_check/whl
   grep -qx '/.gpu_check/' .git/info/exclude 2>/dev/null || echo /.gpu_check/ >> .git/info/exclude
   [ -f .gpu_check/dancer/meta.json ] ||
     vid2vid preprocess "$video" --out .gpu_check/dancer --max-size 256 --end 300
   $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .gpu_check/whl \
-    isal==1.9.1 imageio-ffmpeg==0.8.1
-  du -sh .gpu_check
+    isal==1.9.1 imageio-ffmpeg==0.6.0
+  # imageio-ffmpeg 0.6.0, not the newest: 0.8's wheel alone is 68 MB, over what a call carries.
+  total=$(( $(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) + $(du -sb .gpu_check | cut -f1) ))
+  echo "to carry: $(( total / 1048576 )) MiB (repository + .gpu_check; a call takes 64)"
+  [ $total -lt $(( 64 * 1048576 )) ] || { echo "too large for one device call" >&2; exit 1; }
   echo "ready: carry .gpu_check and run benchmarks/gpu_check.sh \$OUT there"
   exit 0
 fi
