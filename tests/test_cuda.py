@@ -9,8 +9,9 @@ import torch
 
 from tests.helpers_video import make_synthetic_dataset
 from train.bench import synthetic_clip
-from train.objective import Batch, build_networks, chunk_losses, ema_update
-from train.trainer import _all_finite, _optimizer_steps, train
+from train.objective import (Batch, all_finite, build_networks, chunk_losses, ema_update,
+                             optimizer_steps)
+from train.trainer import train
 from vid2vid.checkpoint import load_checkpoint
 from vid2vid.config import ModelConfig, TrainConfig
 from vid2vid.data import MAP_CHANNELS
@@ -70,10 +71,10 @@ def test_a_training_chunk_makes_no_host_sync():
         built.opt_G.zero_grad(set_to_none=True)
         built.opt_D.zero_grad(set_to_none=True)
         total.backward()
-        ok = _all_finite(total.detach(), built.G, built.discriminators)
-        _optimizer_steps(ok, scaler, built.opt_G, built.opt_D)
+        ok = all_finite(total.detach(), built.G, built.discriminators)
+        optimizer_steps(ok, scaler, built.opt_G, built.opt_D)
         updates[0] += 1
-        ema_update(built.G_ema, built.G, updates[0], cfg.ema)
+        ema_update(built.G_ema, built.G, updates[0], cfg.ema, ok)
         return ok
 
     chunk()   # first: cuDNN and cuBLAS handles, lazy module state

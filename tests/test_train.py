@@ -126,7 +126,7 @@ def test_sigterm_finishes_the_step_and_a_second_signal_stops_at_once(figure, tmp
 
 
 def test_a_non_finite_gradient_with_a_finite_loss_is_caught():
-    from train.trainer import _all_finite
+    from train.objective import all_finite as _all_finite
 
     net = torch.nn.Linear(3, 2)
     loss = net(torch.ones(1, 3)).sum()
@@ -138,7 +138,7 @@ def test_a_non_finite_gradient_with_a_finite_loss_is_caught():
 
 
 def test_a_skipped_step_changes_nothing_and_needs_no_host_sync():
-    from train.trainer import _optimizer_steps
+    from train.objective import optimizer_steps as _optimizer_steps
 
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 2)
@@ -180,6 +180,20 @@ def test_many_non_finite_steps_in_a_row_stop_the_run(figure, tmp_path, monkeypat
     assert after["step"] == 2
     for name, tensor in good["G"].items():   # nothing was stepped with a NaN
         assert torch.equal(tensor, after["G"][name]), name
+
+
+def test_a_run_saved_before_fused_adam_resumes(figure, tmp_path):
+    from vid2vid.checkpoint import latest_checkpoint
+
+    run = train(tiny(figure, steps=2), run_dir=tmp_path / "run", progress=False)
+    path = latest_checkpoint(run)
+    state = torch.load(path, weights_only=False)
+    for opt in ("opt_G", "opt_D"):   # what a checkpoint of the foreach Adam holds
+        for group in state[opt]["param_groups"]:
+            group["fused"], group["foreach"] = None, None
+    torch.save(state, path)
+    train(tiny(figure, steps=4), resume=run, progress=False)
+    assert load_checkpoint(run)["step"] == 4
 
 
 def test_interrupted_save_keeps_latest_loadable(figure, tmp_path, monkeypatch):

@@ -50,7 +50,8 @@ from typing import Callable
 import torch
 
 from train.bench_table import derive
-from train.objective import Batch, build_networks, chunk_losses, ema_update
+from train.objective import (Batch, all_finite, build_networks, chunk_losses, ema_update,
+                             optimizer_steps)
 from vid2vid.config import ModelConfig, TrainConfig
 from vid2vid.data import MAP_CHANNELS, N_KEYPOINTS
 from vid2vid.errors import UserError
@@ -276,11 +277,12 @@ def measure_inference(job: Job) -> dict:
 class TrainingStep:
     """The trainer's step (train/trainer.py, one stage, no data loading), on one clip.
 
-    The networks, the losses of each chunk and the EMA update are the trainer's own
-    (`train.objective`: `build_networks`, `chunk_losses`, `ema_update`). Left out,
-    as they do not change the computation: non-finite skipping (the finiteness
-    check itself, the step's one host sync, is kept), distributed gradient
-    averaging, logging and checkpoints.
+    The networks, the losses of each chunk, the device-side finiteness check and
+    skip, and the EMA update are the trainer's own (`train.objective`:
+    `build_networks`, `chunk_losses`, `all_finite`, `optimizer_steps`,
+    `ema_update`). Left out: distributed gradient averaging, logging and
+    checkpoints. Chunks skipped as non-finite are counted on the device and read
+    after the timing (`failed`).
     """
 
     def __init__(self, cfg: TrainConfig, map_channels: int, levels: int, device: torch.device,
@@ -294,6 +296,12 @@ class TrainingStep:
         self.opt_G, self.opt_D = built.opt_G, built.opt_D
         self.nets = built.for_step(variant.compile)
         self.ema_updates = 0
+        self.scaler = torch.amp.GradScaler(device.type, enabled=False)
+        self.skipped = torch.zeros((), dtype=torch.long, device=device)
+
+    def failed(self) -> bool:
+        """Whether any timed chunk was non-finite (read once, after the timing)."""
+        return bool(self.skipped > 0)
 
     def __call__(self, clip: dict[str, torch.Tensor]) -> None:
         cfg = self.cfg
@@ -314,13 +322,12 @@ class TrainingStep:
             self.opt_G.zero_grad(set_to_none=True)
             self.opt_D.zero_grad(set_to_none=True)
             (g_total + d_total).backward()
-            if not bool(torch.isfinite(g_total.detach() + d_total.detach())):
-                raise RuntimeError(f"non-finite loss in the benchmark's training step "
-                                   f"({self.variant.name})")
-            self.opt_G.step()
-            self.opt_D.step()
+            ok = all_finite(g_total.detach() + d_total.detach(), self.G,
+                            self.nets.discriminators)
+            optimizer_steps(ok, self.scaler, self.opt_G, self.opt_D)
             self.ema_updates += 1
-            ema_update(self.G_ema, self.G, self.ema_updates, cfg.ema)
+            ema_update(self.G_ema, self.G, self.ema_updates, cfg.ema, ok)
+            self.skipped += ~ok
 
 
 def measure_train(job: Job) -> dict:
@@ -332,6 +339,9 @@ def measure_train(job: Job) -> dict:
     baseline = _memory_start(device)
     step = TrainingStep(cfg, job.map_channels, job.levels, device, job.variant)
     sec, n = median_seconds(lambda: step(clip), device, TRAIN_WARMUP, job.repeats, job.seconds)
+    if step.failed():
+        raise RuntimeError(f"non-finite loss in the benchmark's training step "
+                           f"({job.variant.name})")
     frames = job.batch * job.frames
     result = dict(steps_per_s=1 / sec, frames_per_s=frames / sec, iterations=n,
                   peak_memory_bytes=_memory_peak(device, baseline),

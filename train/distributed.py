@@ -26,6 +26,7 @@ class World:
     size: int
     local_rank: int
     device: torch.device
+    cpu_group: object = None   # a gloo group for host-side flags (no GPU sync to agree)
 
     @property
     def main(self) -> bool:
@@ -49,9 +50,12 @@ def init_world(device: str = "auto") -> World:
         dev = torch.device("cuda", local)
     else:
         dev = torch.device(device)
-    if size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return World(rank, size, local, dev)
+    cpu_group = None
+    if size > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        cpu_group = dist.new_group(backend="gloo") if dev.type == "cuda" else dist.group.WORLD
+    return World(rank, size, local, dev, cpu_group)
 
 
 def data_parallel(module: torch.nn.Module, world: World) -> torch.nn.Module:
@@ -71,12 +75,13 @@ def data_parallel(module: torch.nn.Module, world: World) -> torch.nn.Module:
                                    gradient_as_bucket_view=True)
 
 
-def all_agree(flag: bool, world: World, device: torch.device) -> bool:
-    """True only if `flag` is true on every rank (so all ranks stop together)."""
+def all_agree(flag: bool, world: World) -> bool:
+    """True only if `flag` is true on every rank (so all ranks stop together). Over the
+    CPU group: a host flag needs no GPU sync to be shared."""
     if world.size == 1:
         return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MIN, group=world.cpu_group)
     return bool(t.item() > 0)
 
 
@@ -95,7 +100,7 @@ def mean_over_ranks(values: dict[str, float], world: World) -> dict[str, float]:
     if world.size == 1:
         return values
     gathered: list[dict[str, float]] = [{} for _ in range(world.size)]
-    dist.all_gather_object(gathered, values)
+    dist.all_gather_object(gathered, values, group=world.cpu_group)
     keys = sorted({k for g in gathered for k in g})
     return {k: sum(g[k] for g in gathered if k in g) / sum(k in g for g in gathered)
             for k in keys}

@@ -119,18 +119,60 @@ def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
 
 
 def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, ema_updates: int,
-               ema: float) -> None:
+               ema: float, ok: torch.Tensor | None = None) -> None:
     """Moves G_ema towards G; `ema_updates` counts the updates, this one included.
 
     With a warm-up (decay (1 + n) / (10 + n) until it reaches `ema`), so short runs
     do not sample from the initial weights. Buffers are copied as they are.
+    `ok`: a device bool; where it is false (a skipped step) G_ema stays as it is,
+    decided on the device.
     """
     beta = min(ema, (1 + ema_updates) / (10 + ema_updates))
+    ema_params = list(G_ema.parameters())
+    params = [p.detach() for p in G.parameters()]
     with torch.no_grad():
-        torch._foreach_lerp_(list(G_ema.parameters()), [p.detach() for p in G.parameters()],
-                             1 - beta)
+        if ok is None:
+            torch._foreach_lerp_(ema_params, params, 1 - beta)
+        else:
+            step = torch._foreach_sub(params, ema_params)
+            torch._foreach_mul_(step, ok.float() * (1 - beta))
+            torch._foreach_add_(ema_params, step)
         for b_ema, b in zip(G_ema.buffers(), G.buffers()):
             b_ema.copy_(b)
+
+
+def optimizer_steps(ok: torch.Tensor, scaler: torch.amp.GradScaler,
+                     *optimizers: torch.optim.Optimizer) -> None:
+    """Steps the (fused) Adams where the device bool `ok` holds, else leaves their
+    parameters, moments and step counts as they were, without reading `ok` on the
+    host: fused Adam takes GradScaler's `found_inf` tensor and skips on the device."""
+    if scaler.is_enabled():
+        # fp16: the scaler finds non-finite gradients itself (and backs off); a
+        # non-finite loss with finite gradients is made into one for it.
+        poison = torch.where(ok, 1.0, float("nan"))
+        for opt in optimizers:
+            grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+            if grads:
+                torch._foreach_mul_(grads, poison)
+            scaler.step(opt)
+        scaler.update()
+        return
+    found_inf = (~ok).float()
+    for opt in optimizers:
+        opt.found_inf = found_inf
+        try:
+            opt.step()
+        finally:
+            del opt.found_inf   # a later plain step() must not skip on a stale flag
+
+
+def all_finite(loss: torch.Tensor, *modules: torch.nn.Module) -> torch.Tensor:
+    """A device-side bool: the loss and every gradient of `modules` are finite."""
+    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
+    if not grads:
+        return torch.isfinite(loss)
+    norms = torch.stack(torch._foreach_norm(grads)).float()   # one fused pass, not one per tensor
+    return torch.isfinite(loss) & torch.isfinite(norms).all()
 
 
 class Batch(NamedTuple):
@@ -187,7 +229,7 @@ def temporal_windows(cfg: TrainConfig, c0: int, c1: int) -> list[tuple[int, tupl
 
 
 def _select_frames(d: DiscriminatorOutput, b: int, n: int,
-                   keep: list[int]) -> DiscriminatorOutput:
+                   keep: slice) -> DiscriminatorOutput:
     """The rows of frames `keep` of a D output on [B * n] frames (b-major)."""
     def pick(x: torch.Tensor) -> torch.Tensor:
         return x.unflatten(0, (b, n))[:, keep].flatten(0, 1)
@@ -223,8 +265,11 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
     real = reals[:, c0:c1]
     m = maps[:, c0:c1]
     # Frames generated in video mode, where h differs from the output (losses on h).
-    video = [i for i, o in enumerate(outs) if o.mask is not None]
-    use_h = bool(video) and (lw.hallucinated > 0 or lw.hallucinated_gan > 0)
+    # They are the chunk's frames from some index on (a clip's frame 0 is image mode): a
+    # slice, since indexing with a list would copy the indices to the device, blocking.
+    first = next((i for i, o in enumerate(outs) if o.mask is not None), n)
+    video = slice(first, n)
+    use_h = first < n and (lw.hallucinated > 0 or lw.hallucinated_gan > 0)
 
     # D_img on the real frames, once: its features are the feature-matching
     # targets (detached there) and its logits the discriminator's real term.
@@ -248,7 +293,7 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
     # vid2vid's losses on the hallucinated image h itself (its fake_B_raw).
     h_frames = h_maps = d_real_h = None
     if use_h:
-        h_frames = torch.stack([outs[i].hallucinated for i in video], 1).flatten(0, 1)
+        h_frames = torch.stack([o.hallucinated for o in outs[video]], 1).flatten(0, 1)
         h_real = real[:, video].flatten(0, 1)
         h_maps = m[:, video].flatten(0, 1)
         if lw.hallucinated > 0:
@@ -257,7 +302,7 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
             else:
                 terms["h_l1"] = lw.hallucinated * lw.l1 * losses.l1_loss(h_frames, h_real)
         if lw.hallucinated_gan > 0:
-            d_real_h = d_real if len(video) == n else _select_frames(d_real, B, n, video)
+            d_real_h = d_real if first == 0 else _select_frames(d_real, B, n, video)
             d_fake_h = D_img(h_maps, h_frames)
             terms["h_gan"] = lw.hallucinated_gan * lw.gan * losses.gan_g_loss(
                 d_fake_h, cfg.gan_loss)

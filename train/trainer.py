@@ -44,7 +44,8 @@ import yaml
 
 from train.distributed import (World, agree_on_device, all_agree, data_parallel, init_world,
                                mean_over_ranks, shutdown)
-from train.objective import Batch, ChunkObjective, build_networks, ema_update
+from train.objective import (Batch, ChunkObjective, all_finite, build_networks, ema_update,
+                             optimizer_steps)
 from train.sample_grids import write_grid, write_sample_video
 from train.schedule import Stage, build_stages, extend_stages, format_table, stage_at
 from vid2vid.checkpoint import load_checkpoint, save_checkpoint
@@ -258,8 +259,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
         G.load_state_dict(ckpt["G"])
         G_ema.load_state_dict(ckpt["G_ema"])
         discriminators.load_state_dict(ckpt["D"])
-        opt_G.load_state_dict(ckpt["opt_G"])
-        opt_D.load_state_dict(ckpt["opt_D"])
+        opt_G.load_state_dict(_fused(ckpt["opt_G"]))
+        opt_D.load_state_dict(_fused(ckpt["opt_D"]))
         scaler.load_state_dict(ckpt["scaler"])
         step, ema_updates = ckpt["step"], ckpt["ema_updates"]
         nonfinite_total = ckpt["nonfinite"]
@@ -382,12 +383,14 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
                 # with several ranks DDP averages the gradients during this backward.
                 scaler.scale(g_total + d_total).backward()
                 # A non-finite loss or gradient (a finite loss can overflow in backward)
-                # skips both steps on every rank, decided on the device: no host sync.
+                # skips both steps on every rank, and the rest of this clip's chunks,
+                # decided on the device: no host sync.
                 ok = agree_on_device(
-                    _all_finite(g_total.detach() + d_total.detach(), G, discriminators), world)
-                _optimizer_steps(ok, scaler, opt_G, opt_D)
-                ema_updates += 1
-                ema_update(G_ema, G, ema_updates, cfg.ema)   # G unchanged if skipped
+                    all_finite(g_total.detach() + d_total.detach(), G, discriminators),
+                    world) & ~step_bad
+                optimizer_steps(ok, scaler, opt_G, opt_D)
+                ema_updates += 1   # counted on the host either way
+                ema_update(G_ema, G, ema_updates, cfg.ema, ok)
                 step_bad |= ~ok
                 good_chunks += ok
                 for k, v in {**terms, **d_terms}.items():
@@ -414,9 +417,11 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
                         f"the last good checkpoint in {run_dir} is intact. Lower --lr or use "
                         "--precision fp32, then resume with --resume")
                 worst_run.zero_()
-                # per chunk, so the numbers do not jump when clips get longer
-                n_good = max(float(good_chunks), 1.0)
-                logged = mean_over_ranks({k: float(v) / n_good for k, v in sums.items()}, world)
+                # per chunk, so the numbers do not jump when clips get longer; nothing
+                # when every chunk of the interval was skipped
+                n_good = float(good_chunks)
+                mine = {k: float(v) / n_good for k, v in sums.items()} if n_good else {}
+                logged = mean_over_ranks(mine, world)
                 sums, good_chunks = {}, torch.zeros((), device=device)
             if world.main and (step % cfg.log_every == 0 or step == cfg.steps) and logged:
                 for k, v in logged.items():
@@ -441,11 +446,10 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             if stage_at(step, stages).index != stage.index or step == cfg.steps:
                 if world.main:
                     _stage_video(run_dir, stage, G_ema, videos, width, cfg, device, amp_dtype)
-            # All ranks stop after the same step (a signal may reach them a step apart);
-            # with several, they compare notes once per logging interval (a host sync).
-            if world.size == 1 or step % cfg.log_every == 0:
-                if not all_agree(not stop_request.asked, world, device):
-                    raise _Stop()
+            # All ranks stop after the same step (a signal may reach them a step apart):
+            # they compare notes over a CPU group, which waits for no GPU work.
+            if not all_agree(not stop_request.asked, world):
+                raise _Stop()
         checkpoint(stage)
     except _Stop:
         bar.close()
@@ -487,35 +491,12 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
     return run_dir
 
 
-def _optimizer_steps(ok: torch.Tensor, scaler: torch.amp.GradScaler,
-                     *optimizers: torch.optim.Optimizer) -> None:
-    """Steps the (fused) Adams where the device bool `ok` holds, else leaves their
-    parameters, moments and step counts as they were, without reading `ok` on the
-    host: fused Adam takes GradScaler's `found_inf` tensor and skips on the device."""
-    if scaler.is_enabled():
-        # fp16: the scaler finds non-finite gradients itself (and backs off); a
-        # non-finite loss with finite gradients is made into one for it.
-        poison = torch.where(ok, 1.0, float("nan"))
-        for opt in optimizers:
-            grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
-            if grads:
-                torch._foreach_mul_(grads, poison)
-            scaler.step(opt)
-        scaler.update()
-        return
-    found_inf = (~ok).float()
-    for opt in optimizers:
-        opt.found_inf = found_inf
-        opt.step()
-
-
-def _all_finite(loss: torch.Tensor, *modules: torch.nn.Module) -> torch.Tensor:
-    """A device-side bool: the loss and every gradient of `modules` are finite."""
-    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
-    if not grads:
-        return torch.isfinite(loss)
-    norms = torch.stack(torch._foreach_norm(grads)).float()   # one fused pass, not one per tensor
-    return torch.isfinite(loss) & torch.isfinite(norms).all()
+def _fused(state: dict) -> dict:
+    """An Adam state dict as the fused Adam this trainer steps expects it. A checkpoint
+    saved before the trainer used fused Adam holds `fused: None` in its groups, which
+    loading would restore, and the device-side skip needs the fused step."""
+    groups = [{**g, "fused": True, "foreach": None} for g in state["param_groups"]]
+    return {**state, "param_groups": groups}
 
 
 def _write_speed(run_dir: Path, cfg: TrainConfig, device: torch.device, amp_dtype,

@@ -66,9 +66,11 @@ def warp(image: Tensor, flow: Tensor) -> Tensor:
         ys = torch.linspace(-1.0, 1.0, h, device=image.device, dtype=dtype)
         xs = torch.linspace(-1.0, 1.0, w, device=image.device, dtype=dtype)
         base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # [H, W, 2] as (x, y)
-        # Pixels -> grid units: with align_corners=True, W-1 pixels span 2 units.
-        scale = torch.tensor([2.0 / (w - 1), 2.0 / (h - 1)], device=image.device, dtype=dtype)
-        grid = base.unsqueeze(0) + flow.to(dtype).permute(0, 2, 3, 1) * scale
+        # Pixels -> grid units: with align_corners=True, W-1 pixels span 2 units. Python
+        # scalars, not a tensor made from a list: that would be a blocking host copy on CUDA.
+        f = flow.to(dtype)
+        step = torch.stack((f[:, 0] * (2.0 / (w - 1)), f[:, 1] * (2.0 / (h - 1))), dim=-1)
+        grid = base.unsqueeze(0) + step
         out = F.grid_sample(
             image.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=True
         )
