@@ -11,7 +11,8 @@ from vid2vid.cpu_share import CpuShare, _started
 
 
 @pytest.fixture
-def two_threads():
+def two_threads(monkeypatch):
+    monkeypatch.delenv("VID2VID_SHARE_CPU")   # tests/conftest.py turns sharing off elsewhere
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield
