@@ -44,7 +44,8 @@ if speed and bench:
         if peak:
             result["train_mfu"] = result["train_tflops_per_s"] / peak
 for kind in ("eager", "compiled"):
-    text = (work / f"transfer_{kind}.txt").read_text() if (work / f"transfer_{kind}.txt").exists() else ""
+    path = work / f"transfer_{kind}.txt"
+    text = path.read_text() if path.exists() else ""
     found = re.search(r"generated at ([0-9.]+) frames/s", text)
     if found:
         result[f"transfer_{kind}_frames_per_s"] = float(found.group(1))

@@ -25,6 +25,7 @@ from dream.config import MotionConfig
 from dream.discriminators import GapD, PoseD
 from dream.model import MotionGenerator
 from dream.motion_data import MotionSequence, load_motions
+from vid2vid.cpu_share import CpuShare
 from vid2vid.errors import UserError
 
 CALIBRATION_STEPS = 20
@@ -163,21 +164,24 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
 
     total = steps
     done = 0
-    if total is None:
-        # A short calibration turns the wall-clock budget into steps (the schedule needs them).
-        tc = time.time()
-        for done in range(1, CALIBRATION_STEPS + 1):
-            step(done - 1, 10**9, with_gaps=True)       # timed as the slower later steps
-        rate = CALIBRATION_STEPS / (time.time() - tc)
-        total = max(done + 1, int(rate * (minutes * 60 - (time.time() - t0))))
-        if progress:
-            print(f"dream: {rate:.1f} steps/s here, so {minutes:g} minutes are {total} steps "
-                  f"(repeat with --steps {total})", flush=True)
-    with tqdm(total=total, initial=done, unit="step", desc="motion model", disable=not progress,
-              dynamic_ncols=True, mininterval=1.0) as bar:
-        for i in range(done, total):
-            step(i, total)
-            bar.update(1)
+    # fewer threads while other vid2vid jobs run (vid2vid/cpu_share.py)
+    with CpuShare(device) as share:
+        if total is None:
+            # A short calibration turns the wall-clock budget into steps (the schedule needs them).
+            tc = time.time()
+            for done in range(1, CALIBRATION_STEPS + 1):
+                step(done - 1, 10**9, with_gaps=True)       # timed as the slower later steps
+            rate = CALIBRATION_STEPS / (time.time() - tc)
+            total = max(done + 1, int(rate * (minutes * 60 - (time.time() - t0))))
+            if progress:
+                print(f"dream: {rate:.1f} steps/s here, so {minutes:g} minutes are {total} steps "
+                      f"(repeat with --steps {total})", flush=True)
+        with tqdm(total=total, initial=done, unit="step", desc="motion model", disable=not progress,
+                  dynamic_ncols=True, mininterval=1.0) as bar:
+            for i in range(done, total):
+                share.poll()
+                step(i, total)
+                bar.update(1)
     seconds = time.time() - t0
     path = save_motion(out, G_ema, [str(m.root) for m in motions], [m.frame for m in motions],
                        total, seconds)

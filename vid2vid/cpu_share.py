@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-FOLDER = Path(tempfile.gettempdir()) / f"vid2vid-cpu-jobs-{os.getuid() if hasattr(os, 'getuid') else 0}"
+_USER = os.getuid() if hasattr(os, "getuid") else 0
+FOLDER = Path(tempfile.gettempdir()) / f"vid2vid-cpu-jobs-{_USER}"
 
 
 def _started(pid: int) -> str | None:
