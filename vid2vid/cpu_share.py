@@ -4,9 +4,9 @@ Torch's OpenMP threads spin while they wait for one another. When two processes
 each run one thread per core, the waits are for threads that the other process
 has preempted, and both jobs slow down 10-40x (benchmarks/RESULTS.md, "two at
 once"). Lowering the spin for everyone costs a job alone up to 40 %. So each CPU
-job of vid2vid (train, transfer, evaluate) leaves a file named by its process in
-a folder of the temp dir and, every few seconds between steps or frames, counts
-the live ones and runs `threads at start // jobs` threads. Files of processes that
+job of vid2vid (train, transfer, evaluate, dream --train) leaves a file named by
+its process in a folder of the temp dir and, every few seconds between steps or
+frames, counts the live ones and runs `threads at start // jobs` threads. Files of processes that
 died are ignored and removed. Other programs' torch jobs are not seen.
 
 `VID2VID_SHARE_CPU=0` turns it off.
