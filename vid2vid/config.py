@@ -188,7 +188,10 @@ GanKind = Literal["hinge", "ls"]
 class AugmentConfig:
     """Clip-consistent augmentation (see `vid2vid.data`)."""
 
-    scale: float = 0.1          # extra zoom drawn from [1, 1 + scale] over "cover the crop"
+    # Extra zoom drawn from [1, 1 + scale] over "cover the crop", and a random crop. Off:
+    # nothing in a pose map says where a still background is, so a moved clip teaches
+    # it somewhere else (RESULTS.md, second ablation: dancer +1.2 dB, synthetic +4.7 dB).
+    scale: float = 0.0
     flip: bool = False          # off: a mirrored person is not the same person
     brightness: float = 0.1
     contrast: float = 0.1
