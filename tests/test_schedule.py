@@ -32,3 +32,17 @@ def test_plain_schedule_is_one_stage_at_the_final_size():
     assert (only.kind, only.size, only.frames, only.levels) == ("full", 256, 8, 1)
     with pytest.raises(ValueError, match="power of two"):
         spatial_levels(300, 128)
+
+
+def test_lr_scale_is_flat_then_falls_linearly_towards_zero():
+    from train.schedule import lr_scale
+
+    assert [lr_scale(s, 100, 0.0) for s in (0, 50, 99)] == [1.0, 1.0, 1.0]
+    assert lr_scale(0, 100, 0.25) == 1.0
+    assert lr_scale(74, 100, 0.25) == 1.0
+    assert lr_scale(75, 100, 0.25) == 1.0
+    assert lr_scale(80, 100, 0.25) == 0.8
+    assert 0.0 < lr_scale(99, 100, 0.25) == 0.04   # the last step still moves
+    assert lr_scale(150, 100, 0.25) == 0.0         # past the end: nothing
+    # an extended run (200 steps) decays over its new last quarter instead
+    assert lr_scale(99, 200, 0.25) == 1.0

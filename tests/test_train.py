@@ -252,3 +252,16 @@ def test_bad_inputs_are_one_line_errors(figure, tmp_path):
     code, out = run_cli(["train", "--resume", str(broken)], tmp_path)
     assert code == 2 and "damaged" in out and str(broken) in out
     assert "Traceback" not in out
+
+
+def test_lr_decay_lowers_both_learning_rates_by_the_end(figure, tmp_path):
+    from train.schedule import lr_scale
+
+    cfg = tiny(figure, steps=8, lr_decay=0.5)
+    run = train(cfg, run_dir=tmp_path / "run", progress=False)
+    ckpt = load_checkpoint(latest_checkpoint(run))
+    want = lr_scale(7, 8, 0.5)   # the last step's rate
+    assert want == 0.25
+    for opt, lr in (("opt_G", cfg.lr_g), ("opt_D", cfg.lr_d)):
+        assert [g["lr"] for g in ckpt[opt]["param_groups"]] == pytest.approx(
+            [lr * want] * len(ckpt[opt]["param_groups"]))

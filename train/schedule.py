@@ -99,6 +99,21 @@ def extend_stages(stages: list[Stage], steps: int) -> list[Stage]:
     return [*stages[:-1], replace(last, last_step=steps)]
 
 
+def lr_scale(step: int, steps: int, decay: float) -> float:
+    """The learning rates' multiplier at `step`: 1, then over the last `decay`
+    share of `steps` a linear fall towards 0 (pix2pixHD's and vid2vid's
+    `niter_decay`), so the last weights are an average, not a GAN's latest
+    jump. It reads the run's total steps: an extended run decays again over
+    the last share of its new total (its old end had lr near 0, the extra
+    steps restart higher), which is a warm restart, not a change of the past."""
+    if decay <= 0.0:
+        return 1.0
+    start = steps * (1.0 - decay)
+    if step < start:
+        return 1.0
+    return max(0.0, (steps - step) / (steps - start))
+
+
 def stage_at(step: int, stages: list[Stage]) -> Stage:
     """The stage that `step` belongs to (the last stage for steps past the end)."""
     for stage in stages:

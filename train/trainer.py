@@ -47,7 +47,8 @@ from train.distributed import (World, agree_on_device, all_agree, data_parallel,
 from train.objective import (Batch, ChunkObjective, all_finite, build_networks, ema_update,
                              optimizer_steps)
 from train.sample_grids import write_grid, write_sample_video
-from train.schedule import Stage, build_stages, extend_stages, format_table, stage_at
+from train.schedule import (Stage, build_stages, extend_stages, format_table, lr_scale,
+                            stage_at)
 from vid2vid.checkpoint import load_checkpoint, save_checkpoint
 from vid2vid.config import TrainConfig
 from vid2vid.cpu_share import CpuShare
@@ -354,6 +355,11 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
                 bar.set_description(f"stage {stage.index} {stage.kind} {stage.size}px "
                                     f"x{stage.frames}")
 
+            scale = lr_scale(step, cfg.steps, cfg.lr_decay)
+            for opt, lr in ((opt_G, cfg.lr_g), (opt_D, cfg.lr_d)):
+                for group in opt.param_groups:
+                    group["lr"] = lr * scale
+
             t_step = time.perf_counter()
             clip = next(loader)
             maps = clip.maps.to(device, non_blocking=True)
@@ -430,6 +436,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
                 writer.add_scalar("speed/steps_per_s", rate, step)
                 writer.add_scalar("speed/frames_per_s", rate * B * T * world.size, step)
                 writer.add_scalar("nonfinite_steps", nonfinite_total, step)
+                writer.add_scalar("lr/scale", scale, step)
                 # The bar shows totals and the two terms people watch; TensorBoard has all.
                 g_sum = sum(v for k, v in logged.items() if not k.startswith("d_"))
                 d_sum = sum(v for k, v in logged.items() if k.startswith("d_"))

@@ -280,6 +280,7 @@ class TrainConfig:
     bptt: int = 4                 # frames back-propagated together; outputs detached between
     lr_g: float = 1e-4
     lr_d: float = 4e-4
+    lr_decay: float = 0.0         # last share of the steps over which both lrs fall to 0
     beta1: float = 0.0
     beta2: float = 0.999
     gan_loss: GanKind = "hinge"
@@ -309,6 +310,7 @@ class TrainConfig:
             (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
             (self.max_stride >= 1, "max_stride must be >= 1"),
             (self.bptt >= 1, "bptt must be >= 1"),
+            (0.0 <= self.lr_decay <= 1.0, "lr_decay must be in [0, 1]"),
             (0.0 <= self.ema < 1.0, "ema must be in [0, 1)"),
             (self.keep_last >= 1, "keep_last must be >= 1"),
         ]
