@@ -215,7 +215,17 @@ def _num(v, fmt: str = ".4g") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def row(dataset: str, config: str, record: dict, minutes: float, machine: str) -> str:
+def steps_cell(record: dict, final_size: int) -> str:
+    """The checkpoint's step, with the size it was scored at where that is not the
+    final size: before its last level is grown a progressive run generates smaller
+    frames, and evaluate scores them against real frames of that size, so such
+    rows compare only with rows of the same size."""
+    size = record.get("frame_size", [final_size])[0]
+    return f"{record['step']}" + (f" ({size} px)" if size != final_size else "")
+
+
+def row(dataset: str, config: str, record: dict, minutes: float, machine: str,
+        final_size: int) -> str:
     """One Markdown table row from an eval.json."""
     table, drift = record["table"], record.get("drift", {})
     model, retrieval = table["model"], table.get("retrieval", {})
@@ -228,7 +238,7 @@ def row(dataset: str, config: str, record: dict, minutes: float, machine: str) -
         return f"{_num(a, fa)} / {_num(b, fb)}"
 
     cells = [
-        dataset, config, str(record["step"]), f"{minutes:.1f}", machine,
+        dataset, config, steps_cell(record, final_size), f"{minutes:.1f}", machine,
         pair(model.get("PSNR dB"), model.get("SSIM")),
         pair(model.get(f"PSNR dB {region}"), model.get(f"SSIM {region}")),
         pair(retrieval.get("PSNR dB"), retrieval.get("SSIM")),
@@ -326,7 +336,7 @@ def main() -> None:
             vid2vid("evaluate", str(ckpt), "--out", str(out), "--device", args.device,
                     log=run.parent / f"{run.name}.log")
             record = json.loads((out / "eval.json").read_text())
-            rows.append(row(name, label, record, minutes, machine))
+            rows.append(row(name, label, record, minutes, machine, config["size"]))
             print(rows[-1], flush=True)
         keep = {c for c, _ in pick(ckpts, final)}
         for ckpt, _ in ckpts:

@@ -1,0 +1,44 @@
+"""benchmarks/bench_quality.py's table rows, from a made-up eval.json (no training)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_quality.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_quality"] = module   # its dataclasses look themselves up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules["bench_quality"]
+
+
+def record(step: int, size: int) -> dict:
+    metrics = {"PSNR dB": 27.5, "SSIM": 0.84, "PSNR dB person": 22.3, "SSIM person": 0.7,
+               "warp error": 1.1e-4, "pose found": 0.8, "pose distance": 0.09}
+    return {"step": step, "frame_size": [size, size], "task": {"name": "pose"},
+            "settings": {"region": "person: the driving pose's box"},
+            "table": {"model": metrics, "retrieval": {"PSNR dB": 25.2, "SSIM": 0.89},
+                      "real video": {"warp error": 3.5e-5}},
+            "drift": {"model": {"PSNR dB": {"drift": -2.2}, "SSIM": {"drift": -0.03},
+                                "PSNR dB background": {"first third": 35.0,
+                                                       "last third": 36.2}}}}
+
+
+def test_a_row_names_the_size_of_a_checkpoint_scored_below_the_final_size(bench):
+    final = bench.row("dancer", "defaults", record(1750, 128), 21.0, "2-core CPU", 128)
+    early = bench.row("dancer", "defaults", record(880, 64), 6.5, "2-core CPU", 128)
+    cells = [c.strip() for c in final.strip("|").split("|")]
+    assert cells[:3] == ["dancer", "defaults", "1750"]
+    assert cells[5] == "27.50 / 0.840" and cells[6] == "22.30 / 0.700"
+    assert cells[-1] == "35.00 / 36.20"
+    assert [c.strip() for c in early.strip("|").split("|")][2] == "880 (64 px)"
+    assert len(cells) == bench.TABLE_HEADER.count(" | ") + 1
