@@ -187,3 +187,33 @@ def test_temporal_consistency_loss_zero_for_an_exact_warp_and_masked_by_confiden
     c = other.clone().requires_grad_(True)
     losses.temporal_consistency_loss(c, p, f, full).backward()
     assert p.grad is None and f.grad is None and c.grad.abs().sum() > 0
+
+
+def test_zero_still_flow_keeps_real_motion_and_drops_noise_on_a_still_background():
+    torch.manual_seed(0)
+    H = W = 32
+    # A textured square moves 2 px right over a flat, still background.
+    background = torch.full((1, 3, H, W), -0.5)
+    square = torch.rand(1, 3, 8, 8)
+    frames = []
+    for x in (4, 6):
+        f = background.clone()
+        f[..., 10:18, x:x + 8] = square
+        frames.append(f)
+    frames = torch.stack(frames, 1)                       # [1, 2, 3, H, W]
+    flow = torch.zeros(1, 2, 2, H, W)
+    flow[0, 1, 0, 10:18, 6:14] = -2.0                     # t -> t-1: from x back to x - 2
+    noise = 0.7 * torch.randn(1, 2, H, W)                 # an estimator's noise elsewhere
+    inside = torch.zeros(1, 1, H, W, dtype=torch.bool)
+    inside[..., 10:18, 6:14] = True
+    flow[:, 1] = torch.where(inside, flow[:, 1], noise)
+    out = losses.zero_still_flow(frames, flow)
+    assert out.shape == flow.shape
+    assert torch.equal(out[:, 0], flow[:, 0])
+    # the square's motion survives (away from its edges, where the windows mix)
+    assert torch.equal(out[0, 1, :, 12:16, 8:12], flow[0, 1, :, 12:16, 8:12])
+    # the flat background far from the square has no motion left
+    assert out[0, 1, :, :, 24:].abs().max() == 0
+    assert flow[0, 1, :, :, 24:].abs().max() > 0.5
+    with pytest.raises(ValueError):
+        losses.zero_still_flow(frames[:, :1], flow)   # one frame, two flows

@@ -265,3 +265,11 @@ def test_lr_decay_lowers_both_learning_rates_by_the_end(figure, tmp_path):
     for opt, lr in (("opt_G", cfg.lr_g), ("opt_D", cfg.lr_d)):
         assert [g["lr"] for g in ckpt[opt]["param_groups"]] == pytest.approx(
             [lr * want] * len(ckpt[opt]["param_groups"]))
+
+
+def test_still_flow_trains(figure, tmp_path):
+    from vid2vid.config import LossWeights
+
+    cfg = tiny(figure, steps=3, loss=LossWeights(still_flow=True))
+    run = train(cfg, run_dir=tmp_path / "run", progress=False)
+    assert load_checkpoint(latest_checkpoint(run))["config"]["loss"]["still_flow"] is True

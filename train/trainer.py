@@ -54,6 +54,7 @@ from vid2vid.config import TrainConfig
 from vid2vid.cpu_share import CpuShare
 from vid2vid.data import ClipDataset, VideoIndex, index_dataset, no_augment
 from vid2vid.errors import UserError
+from vid2vid.losses import zero_still_flow
 from vid2vid.runs import CONFIG, new_run_dir
 from vid2vid.tasks import same_task
 
@@ -366,6 +367,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             reals = clip.frames.to(device, non_blocking=True)
             masks = clip.masks.to(device, non_blocking=True)
             gt_flow = clip.flow.to(device, non_blocking=True)
+            if cfg.loss.still_flow:
+                gt_flow = zero_still_flow(reals, gt_flow)
             flow_valid = clip.flow_valid.to(device, non_blocking=True)
             B, T, _, H, W = reals.shape
             maps_list = [maps[:, t].contiguous(memory_format=memory_format) for t in range(T)]

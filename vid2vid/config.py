@@ -230,6 +230,11 @@ class LossWeights:
             skip, only groups whose last frame is in this chunk (earlier
             frames only as context). vid2vid: "chunk", with only every K-th
             group end (`get_skipped_frames` in its train.py).
+        still_flow: zero the ground-truth flow wherever the unmoved previous
+            frame matches as well as the warped one (`losses.zero_still_flow`:
+            the flow estimator's noise on a still, flat background), before the
+            flow, warp, mask and G_Warp losses and the temporal D read it.
+            Not in vid2vid (its FlowNet2 flow has the same noise).
     """
 
     gan: float = 1.0              # image D
@@ -250,6 +255,7 @@ class LossWeights:
     temporal_feature_matching: float = 10.0
     face_feature_matching: float = 20.0
     temporal_window: TemporalWindow = "chunk"
+    still_flow: bool = False
 
     def __post_init__(self) -> None:
         if self.temporal_window not in ("extended", "chunk"):
