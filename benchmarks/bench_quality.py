@@ -1,7 +1,7 @@
 """The quality protocol (DESIGN.md section 8) at a fixed CPU budget: its table decides defaults.
 
     python benchmarks/bench_quality.py [--task pose|face|labels] [--dataset NAME]...
-        [--steps N | --minutes M] [--half] [--set KEY=VALUE]... [--work DIR]
+        [--steps N | --minutes M] [--half] [--final-only] [--set KEY=VALUE]... [--work DIR]
         [--device cpu|cuda] [--results FILE | --no-results] [--quick]
 
 For each dataset of the task it runs what a user runs, through the `vid2vid`
@@ -31,10 +31,11 @@ command line and the files it writes, nothing from inside train or infer:
 Default steps, about 20 minutes on a quiet 2-core CPU for small at 128 px,
 4-frame clips, progressive (RESULTS.md: the face run took 0.38 s a step, the
 demo 0.30, the Cityscapes run 0.64): pose 3500, face 3000, labels 1800.
-`--half` trains half of that (ablation rows). `--quick` proves the pipeline in
-a few minutes: tiny preset, 64 px, 2-frame clips, 8 steps, short videos (the
-first 60 frames of a real video, 3 s of the synthetic one), a checkpoint every
-step, results printed only; its numbers mean nothing.
+`--half` trains half of that (ablation rows); `--final-only` evaluates the
+last checkpoint alone. `--quick` proves the pipeline in a few minutes: tiny
+preset, 64 px, 2-frame clips, 8 steps, short videos (the first 60 frames of a
+real video, 3 s of the synthetic one), a checkpoint every step, results
+printed only; its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -281,6 +282,8 @@ def main() -> None:
                         help="Training budget in minutes instead of steps (needs vid2vid "
                              "train --minutes).")
     parser.add_argument("--half", action="store_true", help="Half the budget (ablation rows).")
+    parser.add_argument("--final-only", action="store_true",
+                        help="Evaluate the last checkpoint only (one row per dataset, not three).")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="Train config override, repeatable (e.g. model.compose=after).")
     parser.add_argument("--work", type=Path, default=HERE / ".quality_cache",
@@ -331,14 +334,15 @@ def main() -> None:
         slug = re.sub(r"[^A-Za-z0-9.=_-]+", "_", "-".join(args.sets)) or "defaults"
         run = work / "runs" / f"{name}-{slug}-{budget.steps or f'{budget.minutes:g}min'}"
         final, ckpts = train_run(data, run, config, budget, args.device, args.quick)
-        for ckpt, minutes in pick(ckpts, final):
+        chosen = ckpts[-1:] if args.final_only else pick(ckpts, final)
+        for ckpt, minutes in chosen:
             out = run / f"eval-{_ckpt_step(ckpt):08d}"
             vid2vid("evaluate", str(ckpt), "--out", str(out), "--device", args.device,
                     log=run.parent / f"{run.name}.log")
             record = json.loads((out / "eval.json").read_text())
             rows.append(row(name, label, record, minutes, machine, config["size"]))
             print(rows[-1], flush=True)
-        keep = {c for c, _ in pick(ckpts, final)}
+        keep = {c for c, _ in chosen}
         for ckpt, _ in ckpts:
             if ckpt not in keep:
                 ckpt.unlink()

@@ -34,11 +34,16 @@ def write_grid(path: Path, task: Task, maps: torch.Tensor, fakes: torch.Tensor,
     rows = [to_uint8(task.picture(maps[:n]), signed=False), to_uint8(fakes[:n]),
             to_uint8(reals[:n])]
     grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
+    write_image(path, grid)
+    return grid
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """An RGB uint8 image as a PNG, atomically (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.png")
-    cv2.imwrite(str(tmp), grid[..., ::-1])
+    cv2.imwrite(str(tmp), np.ascontiguousarray(image[..., ::-1]))
     tmp.replace(path)
-    return grid
 
 
 def write_sample_video(path: Path, G: torch.nn.Module, dataset: ClipDataset, video: int,

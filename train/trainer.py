@@ -46,9 +46,10 @@ from train.distributed import (World, agree_on_device, all_agree, data_parallel,
                                mean_over_ranks, shutdown)
 from train.objective import (Batch, ChunkObjective, all_finite, build_networks, ema_update,
                              optimizer_steps)
-from train.sample_grids import write_grid, write_sample_video
+from train.sample_grids import write_grid, write_image, write_sample_video
 from train.schedule import (Stage, build_stages, extend_stages, format_table, lr_scale,
                             stage_at)
+from vid2vid.background import background_plate, plate_tensor
 from vid2vid.checkpoint import load_checkpoint, save_checkpoint
 from vid2vid.config import TrainConfig
 from vid2vid.cpu_share import CpuShare
@@ -256,6 +257,16 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
               f"({len(G.levels)} level(s) now), Ds {n_d:.2f} M; reconstruction loss: "
               f"{'VGG19 perceptual' if vgg is not None else 'L1 (no VGG19 weights)'}")
 
+    plate = None
+    if cfg.model.background_plate and ckpt is None:
+        # A resumed run's plate comes back with G's buffers.
+        if len(videos) > 1:
+            raise UserError("model.background_plate takes one training video (one plate), got "
+                            f"{len(videos)}; train without it or on one video")
+        plate = background_plate(videos[0], (cfg.size, width))
+        for net in (G, G_ema):
+            net.set_background(plate_tensor(plate))
+
     step, ema_updates, nonfinite_total = 0, 0, 0
     if ckpt is not None:
         G.load_state_dict(ckpt["G"])
@@ -292,6 +303,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(run_dir / "tb"), purge_step=step)
+        if plate is not None:
+            write_image(run_dir / "background.png", plate)
         print(f"run: {run_dir}")
 
     def checkpoint(stage: Stage) -> None:

@@ -53,6 +53,9 @@ class ModelConfig:
         temporal_shift: temporal shift module in the temporal D (StyleSV).
         gap_conditioned: one temporal D conditioned on the frame gap instead
             of one D per skip (StyleGAN-V / DIGAN).
+        background_plate: give the generator the training video's still
+            background (the median of its training frames outside the person
+            mask) as input; for a fixed camera. Beyond vid2vid.
         face_ndf, face_layers: the face-crop PatchGAN.
         spectral_norm: spectral normalisation on every D convolution.
     """
@@ -73,6 +76,7 @@ class ModelConfig:
     temporal_skips: tuple[int, ...] = (1, 3)
     temporal_shift: bool = False
     gap_conditioned: bool = False
+    background_plate: bool = False
     face_ndf: int = 32
     face_layers: int = 3
     spectral_norm: bool = True
@@ -319,6 +323,11 @@ class TrainConfig:
             (0.0 <= self.lr_decay <= 1.0, "lr_decay must be in [0, 1]"),
             (0.0 <= self.ema < 1.0, "ema must be in [0, 1)"),
             (self.keep_last >= 1, "keep_last must be >= 1"),
+            # The plate is the centred frame: a zoomed, shifted or mirrored clip would
+            # show its background somewhere else than the plate does.
+            (not self.model.background_plate or (self.augment.scale == 0
+                                                  and not self.augment.flip),
+             "model.background_plate needs augment.scale=0 and augment.flip=false"),
         ]
         for ok, message in checks:
             if not ok:

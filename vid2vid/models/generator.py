@@ -42,6 +42,15 @@ should supervise it with the dataset's person mask (`seg/`), e.g.
 `losses.l1_loss(out.fg_mask, person_mask)`. The foreground image h_fg comes
 from the same maps-only path; the background h_bg also sees the past frames.
 
+Background plate (`ModelConfig.background_plate`). A fixed camera's background
+is the same in every frame, but nothing in a pose map says what or where it
+is, so without help the generator re-invents it every frame from the past
+frames (streaks, slow drift). With the option on, the training video's still
+background (`vid2vid.background`: the median of its training frames outside
+the person) enters every level's map encoder as three more channels, resized
+to that level's size. It is a buffer (`set_background`), so the checkpoint
+carries it to evaluation and transfer.
+
 First frames (image mode). `prev_frames=None` runs the same network without
 the past-frame encoder (a learned vector stands for its features) and without
 the flow decoder: image = hallucinated, and flow/mask are None. Suggested use:
@@ -167,6 +176,11 @@ class _Branch(nn.Module):
         return self.up(self.blocks(x), cond)
 
 
+def _map_inputs(cfg: ModelConfig, map_channels: int) -> int:
+    """Input channels of a map encoder: three frames' maps, and the background plate."""
+    return N_MAP_FRAMES * map_channels + (3 if cfg.background_plate else 0)
+
+
 def _level_width(cfg: ModelConfig, index: int) -> int:
     if index == 0:
         return cfg.ngf
@@ -178,7 +192,7 @@ class _BaseLevel(nn.Module):
         super().__init__()
         widths = [min(cfg.ngf * 2**i, cfg.max_channels) for i in range(cfg.n_downsample + 1)]
         bottleneck = widths[-1]
-        self.map_encoder = _Encoder(N_MAP_FRAMES * map_channels, widths, 7)
+        self.map_encoder = _Encoder(_map_inputs(cfg, map_channels), widths, 7)
         self.past_encoder = _Encoder(N_PREV_FRAMES * 3, widths, 7)
         # Image mode: stands for the past encoder's output (DESIGN's "zeros + a
         # flag", without running an encoder on zeros).
@@ -223,7 +237,7 @@ class _EnhancerLevel(nn.Module):
     def __init__(self, cfg: ModelConfig, map_channels: int, index: int):
         super().__init__()
         width, coarse = _level_width(cfg, index), _level_width(cfg, index - 1)
-        self.map_encoder = _Encoder(N_MAP_FRAMES * map_channels, [width, coarse], 3)
+        self.map_encoder = _Encoder(_map_inputs(cfg, map_channels), [width, coarse], 3)
         self.past_encoder = _Encoder(N_PREV_FRAMES * 3, [width, coarse], 3)
         self.no_past = nn.Parameter(torch.zeros(1, coarse, 1, 1))
         n = cfg.n_enhancer_blocks
@@ -322,6 +336,43 @@ class Generator(nn.Module):
         self.levels = nn.ModuleList([_BaseLevel(cfg, map_channels)])
         for _ in range(levels - 1):
             self.grow()
+        # The background plate (`cfg.background_plate`), [3, H, W] in [-1, 1] at the
+        # run's final frame size; empty until `set_background`. A buffer, so that
+        # checkpoints, G_ema and DDP carry it like the weights. Only with the option,
+        # so checkpoints without it load as before.
+        if cfg.background_plate:
+            self.register_buffer("background", torch.zeros(3, 0, 0))
+
+    def set_background(self, plate: Tensor) -> None:
+        """The training video's still background, [3, H, W] in [-1, 1] (any size: each
+        level reads it resized to its own)."""
+        if not self.cfg.background_plate:
+            raise ValueError("Generator: built without model.background_plate")
+        if plate.dim() != 3 or plate.shape[0] != 3:
+            raise ValueError(f"Generator: a background plate is [3, H, W], got "
+                             f"{tuple(plate.shape)}")
+        ref = self.levels[0].map_encoder.stem[0].weight
+        self.background = plate.to(device=ref.device, dtype=torch.float32).contiguous()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The plate's size is the run's frame size, unknown at construction.
+        saved = state_dict.get(prefix + "background")
+        if (saved is not None and self.cfg.background_plate
+                and saved.shape != self.background.shape):
+            self.background = torch.empty_like(saved, device=self.background.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _plate(self, maps_flat: Tensor) -> Tensor:
+        """The background plate at the maps' size and batch, [B, 3, H, W]."""
+        if self.background.numel() == 0:
+            raise ValueError("Generator: model.background_plate is on but no plate was set "
+                             "(set_background)")
+        b, _, h, w = maps_flat.shape
+        plate = self.background
+        if tuple(plate.shape[1:]) != (h, w):
+            plate = F.interpolate(plate[None], size=(h, w), mode="bilinear",
+                                  align_corners=False, antialias=True)[0]
+        return _like(plate.to(maps_flat.dtype).expand(b, -1, -1, -1), maps_flat)
 
     @property
     def size_multiple(self) -> int:
@@ -352,6 +403,8 @@ class Generator(nn.Module):
         n = len(self.levels)
         pasts = self._check_inputs(maps, prev_frames)
         maps_flat = maps.flatten(1, 2)  # [B, 3C, H, W], frames in temporal order
+        if self.cfg.background_plate:
+            maps_flat = torch.cat([maps_flat, self._plate(maps_flat)], dim=1)
         images: list[Tensor] = []
         level: Optional[_LevelOut] = None
         result: tuple = ()

@@ -1,0 +1,132 @@
+"""The background plate (`model.background_plate`): made from the training frames,
+fed to every generator level, carried by the checkpoint into evaluation and transfer."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers_video import figure_frame, make_synthetic_dataset, synthetic_pose
+from train.trainer import train
+from vid2vid.background import background_plate, plate_tensor
+from vid2vid.checkpoint import latest_checkpoint, load_generator
+from vid2vid.config import AugmentConfig, ModelConfig, TrainConfig
+from vid2vid.data import MAP_CHANNELS, centered_geometry, index_dataset
+from vid2vid.errors import UserError
+from vid2vid.models import Generator
+
+
+@pytest.fixture(scope="module")
+def figure(tmp_path_factory):
+    return make_synthetic_dataset(tmp_path_factory.mktemp("plate_data"), n=60, w=64, h=64)
+
+
+def _texture(w=64, h=64) -> np.ndarray:
+    """The synthetic figure's still background: a frame with no limb drawn."""
+    pose = synthetic_pose(0.0, w, h)
+    pose.body[:, 2] = 0
+    return figure_frame(pose, w, h)
+
+
+def test_the_plate_is_the_background_without_the_person(figure):
+    video = index_dataset(figure, holdout=0.2)
+    plate = background_plate(video, (64, 64))
+    assert plate.shape == (64, 64, 3) and plate.dtype == np.uint8
+    truth = centered_geometry(video.size, (64, 64)).image(_texture()).astype(np.float32)
+    frame = figure_frame(synthetic_pose(10 / 3, 64, 64), 64, 64).astype(np.float32)
+    def person(k):
+        return np.abs(figure_frame(synthetic_pose(k / 3, 64, 64), 64, 64) - truth).max(2) > 30
+
+    # Where frame 10 shows the person and most training frames do not (the figure's
+    # torso barely moves: no plate can see behind it).
+    seen = np.mean([~person(k) for k in range(video.train_frames)], axis=0) > 0.5
+    limbs = person(10) & seen
+    assert limbs.sum() > 20
+    plate_error = np.abs(plate - truth)[limbs].mean()
+    frame_error = np.abs(frame - truth)[limbs].mean()
+    assert plate_error < 0.2 * frame_error, (plate_error, frame_error)
+    # Elsewhere the stored frames' JPEG noise is all that is left.
+    stored = cv2.imread(str(figure / "frames" / "000010.jpg"))[..., ::-1].astype(np.float32)
+    noise = np.abs(stored - frame)[~person(10)].mean()
+    assert np.abs(plate - truth)[~person(10)].mean() < noise + 0.5
+
+
+def test_the_plate_never_reads_held_out_frames(figure, monkeypatch):
+    import vid2vid.background as bg
+
+    read = []
+    real = bg.frame_path
+    monkeypatch.setattr(bg, "frame_path", lambda root, folder, k: read.append(k)
+                        or real(root, folder, k))
+    video = index_dataset(figure, holdout=0.5)
+    background_plate(video, (32, 32))
+    assert read and max(read) < video.train_frames
+
+
+def _maps(b=1, c=MAP_CHANNELS, h=32, w=32):
+    return torch.rand(b, 3, c, h, w, generator=torch.Generator().manual_seed(1))
+
+
+def test_the_generator_reads_the_plate_at_every_level():
+    torch.manual_seed(0)
+    cfg = ModelConfig.from_dict({**ModelConfig.preset("tiny").to_dict(),
+                                 "background_plate": True})
+    G = Generator(cfg, MAP_CHANNELS, levels=2).eval()
+    with pytest.raises(ValueError, match="no plate"):
+        G(_maps())
+    G.set_background(torch.zeros(3, 64, 64))
+    a = G(_maps()).image
+    G.set_background(torch.ones(3, 64, 64))     # any size: resized to each level's
+    b = G(_maps()).image
+    assert a.shape == (1, 3, 32, 32)
+    assert (a - b).abs().mean() > 1e-4
+    # The plate reaches the finest level's own map encoder too, not only the base.
+    stem = G.levels[1].map_encoder.stem[0].weight
+    assert stem.shape[1] == 3 * MAP_CHANNELS + 3
+
+
+def test_the_plate_survives_a_state_dict_and_old_models_load_unchanged():
+    cfg = ModelConfig.from_dict({**ModelConfig.preset("tiny").to_dict(),
+                                 "background_plate": True})
+    G = Generator(cfg, MAP_CHANNELS)
+    plate = torch.rand(3, 48, 40) * 2 - 1
+    G.set_background(plate)
+    H = Generator(cfg, MAP_CHANNELS)
+    H.load_state_dict(G.state_dict())
+    assert torch.equal(H.background, plate)
+    old = Generator(ModelConfig.preset("tiny"), MAP_CHANNELS)
+    assert "background" not in old.state_dict()
+    with pytest.raises(ValueError, match="without model.background_plate"):
+        old.set_background(plate)
+
+
+def test_the_plate_refuses_augmentation_that_moves_the_background(figure):
+    model = ModelConfig.from_dict({**ModelConfig.preset("tiny").to_dict(),
+                                   "background_plate": True})
+    for augment in (AugmentConfig(scale=0.1), AugmentConfig(flip=True)):
+        with pytest.raises(UserError, match="background_plate needs augment.scale=0"):
+            TrainConfig(data=(str(figure),), model=model, augment=augment)
+
+
+def test_a_run_with_the_plate_carries_it_to_its_checkpoint(figure, tmp_path):
+    model = ModelConfig.from_dict({**ModelConfig.preset("tiny").to_dict(),
+                                   "background_plate": True})
+    cfg = TrainConfig(data=(str(figure),), preset="tiny", model=model, size=32, frames=3,
+                      bptt=3, steps=3, workers=0, log_every=5, sample_every=10,
+                      checkpoint_minutes=60.0)
+    run = train(cfg, run_dir=tmp_path / "run", progress=False)
+    assert (run / "background.png").exists()
+    G, _ = load_generator(latest_checkpoint(run))
+    video = index_dataset(figure, holdout=cfg.holdout)
+    want = plate_tensor(background_plate(video, (32, 32)))
+    assert torch.allclose(G.background, want)
+    assert G(_maps()).image.shape == (1, 3, 32, 32)
+
+
+def test_the_plate_takes_one_training_video(figure, tmp_path):
+    model = ModelConfig.from_dict({**ModelConfig.preset("tiny").to_dict(),
+                                   "background_plate": True})
+    cfg = TrainConfig(data=(str(figure), str(figure)), preset="tiny", model=model, size=32,
+                      frames=3, bptt=3, steps=1, workers=0, checkpoint_minutes=60.0)
+    with pytest.raises(UserError, match="one training video"):
+        train(cfg, run_dir=tmp_path / "run", progress=False)

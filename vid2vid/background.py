@@ -1,0 +1,66 @@
+"""The background plate: a fixed camera's still background, from the training frames.
+
+For every pixel, the median over up to `samples` training frames (spread
+evenly over the video's training part) of the frames where that pixel is not
+the person (the `seg/` mask, dilated so that the person's soft edge and its
+shadow-free halo stay out). A pixel the person covers in every sampled frame
+falls back to the plain median. Held-out frames are never read, so
+evaluation stays fair to the retrieval baseline, which sees training frames
+only.
+
+The plate is made at the model's frame size through `centered_geometry`, the
+geometry of training without augmentation, evaluation and transfer, so it lies
+on the model pixels of the background it shows. `ModelConfig.background_plate`
+feeds it to the generator.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from vid2vid.data import VideoIndex, centered_geometry
+from vid2vid.dataset_dir import frame_path
+from vid2vid.errors import UserError
+
+SAMPLES = 64
+DILATE = 0.03   # of the frame height: the person mask grows by this much on each side
+
+
+def background_plate(video: VideoIndex, size: tuple[int, int], samples: int = SAMPLES
+                     ) -> np.ndarray:
+    """The still background of `video` at model size `size` = (H, W): `[H, W, 3]` uint8 RGB."""
+    usable = np.flatnonzero(video.person[:video.train_frames])
+    if len(usable) == 0:
+        usable = np.arange(video.train_frames)
+    if len(usable) == 0:
+        raise UserError(f"{video.root} has no training frames to make a background plate "
+                        "from; lower --holdout or use a longer video")
+    picks = usable[np.linspace(0, len(usable) - 1, min(samples, len(usable))).round().astype(int)]
+    geom = centered_geometry(video.size, size)
+    radius = max(1, int(round(DILATE * size[0])))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    frames, person = [], []
+    for k in np.unique(picks):
+        path = frame_path(video.root, "frames", int(k))
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise UserError(f"{path} is unreadable; run vid2vid preprocess again on that video "
+                            "with --overwrite")
+        frames.append(geom.image(bgr[..., ::-1]))
+        seg = cv2.imread(str(frame_path(video.root, "seg", int(k))), cv2.IMREAD_UNCHANGED)
+        mask = np.zeros(size, np.uint8) if seg is None else geom.image(seg) > 127
+        person.append(cv2.dilate(mask.astype(np.uint8), kernel) > 0)
+    stack = np.stack(frames).astype(np.float32)            # [N, H, W, 3]
+    covered = np.stack(person)[..., None]                  # [N, H, W, 1]
+    masked = np.where(covered, np.nan, stack)
+    always = covered.all(axis=0)[..., 0]                   # the person in every sample
+    masked[:, always] = stack[:, always]
+    plate = np.nanmedian(masked, axis=0)
+    return np.clip(plate + 0.5, 0, 255).astype(np.uint8)
+
+
+def plate_tensor(plate: np.ndarray) -> torch.Tensor:
+    """`[H, W, 3]` uint8 -> `[3, H, W]` float in [-1, 1], what `Generator.set_background` takes."""
+    return torch.from_numpy(np.ascontiguousarray(plate)).permute(2, 0, 1).float() / 127.5 - 1.0
