@@ -121,6 +121,16 @@ def test_a_run_with_the_plate_carries_it_to_its_checkpoint(figure, tmp_path):
     want = plate_tensor(background_plate(video, (32, 32)))
     assert torch.allclose(G.background, want)
     assert G(_maps()).image.shape == (1, 3, 32, 32)
+    # Evaluation and transfer read the plate from the checkpoint, nothing else.
+    from infer.evaluate import evaluate
+    from infer.transfer import TransferOptions, transfer
+
+    result = evaluate(run, max_frames=3, out=tmp_path / "eval", detector=lambda rgb: None,
+                      progress=False)
+    assert 0 < result.table["model"]["PSNR dB"] < 100
+    done = transfer(figure / "pose", figure, tmp_path / "out.mp4",
+                    TransferOptions(max_frames=3, checkpoint=str(run)), progress=False)
+    assert done.frames == 3 and (tmp_path / "out.mp4").stat().st_size > 0
 
 
 def test_the_plate_takes_one_training_video(figure, tmp_path):
