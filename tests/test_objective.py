@@ -150,12 +150,13 @@ def test_defaults_reproduce_the_objective_before_the_options(explicit):
     got = _run(_cfg(model, **loss), _nets(model))
     assert set(got) == set(BEFORE)
     for k, v in BEFORE.items():
-        # Recorded on another CPU model, whose conv kernels round differently: the
-        # first chunk agrees to 5e-6 (its summed gradients to 4e-4), the second, fed
-        # the first one's outputs through a random tiny G, drifts to 0.4 % (its
-        # gradients to 3 %). An option left on moves a term by a factor, or adds one.
+        # Recorded on another CPU model and torch, whose conv kernels round differently:
+        # the first chunk's losses agree to 5e-6, the second's, fed the first one's
+        # outputs through a random tiny G, drift to 0.4 %. The summed squared gradients
+        # are ill-conditioned (G's: 1.2 % apart on an AMD EPYC with torch 2.14 in the
+        # first chunk). An option left on moves a loss by a factor, or adds one.
         first = k.startswith("0:")
-        rel = (1e-3 if "grad" in k else 1e-5) if first else 5e-2
+        rel = 5e-2 if "grad" in k or not first else 1e-5
         assert got[k] == pytest.approx(v, rel=rel, abs=1e-6), k
 
 
