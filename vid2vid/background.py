@@ -2,8 +2,7 @@
 
 For every pixel, the median over up to `samples` training frames (spread
 evenly over the video's training part) of the frames where that pixel is not
-the person (the `seg/` mask, dilated so that the person's soft edge and its
-shadow-free halo stay out). A pixel the person covers in every sampled frame
+the person (the `seg/` mask, dilated so that the mask's soft edge stays out). A pixel the person covers in every sampled frame
 falls back to the plain median. Held-out frames are never read, so
 evaluation stays fair to the retrieval baseline, which sees training frames
 only.
