@@ -247,6 +247,8 @@ def _plan(run, data, baseline, max_frames, device, out, split, gap) -> _Plan:
     model: TrainedGenerator = load_trained(Path(run), dev)
     h, w = model.frame_size
     videos, notes = eval_videos(run_dir, cfg, data, split, model.task, gap)
+    for video in videos:            # a background it knows, before any frame is made
+        model.plate_for(video.root)
 
     other: TrainedGenerator | None = None
     other_name = None
@@ -304,10 +306,12 @@ def _score_frames(plan: _Plan, measures: Measures, max_frames: int | None, video
                     break
                 for m in methods.values():        # a new video starts afresh
                     m.prev = None
-                methods[_MODEL].synth = Synthesizer(model.generator, temporal=model.temporal)
+                methods[_MODEL].synth = Synthesizer(model.generator, temporal=model.temporal,
+                                                    video=model.plate_for(video.root))
                 if other is not None:
                     methods[other_name].synth = Synthesizer(other.generator,
-                                                            temporal=other.temporal)
+                                                            temporal=other.temporal,
+                                                            video=other.plate_for(video.root))
                 ds = ClipDataset([video.index], 1, (h, w), augment=no_augment(),
                                  with_flow=video.has_flow)
                 nearest = measures.retrieval(video, (h, w))

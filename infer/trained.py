@@ -73,6 +73,27 @@ class TrainedGenerator:
     data: tuple[str, ...]
     task: Task
 
+    def plate_for(self, root: Path) -> int | None:
+        """The background plate G reads for frames of dataset `root`: the index of
+        `root` among the run's training videos; None for a model with at most one
+        plate (it reads its only one). UserError for a several-plate model and a
+        dataset it was not trained on: it knows no background for it."""
+        plates = getattr(self.generator, "plates", 0)
+        if plates <= 1:
+            return None
+        want = Path(root).resolve()
+        for k, d in enumerate(self.data):
+            if Path(d).resolve() == want:
+                return k
+        # The data as typed at training time, from another folder, or moved since: its name.
+        named = [k for k, d in enumerate(self.data) if Path(d).name == want.name]
+        if len(named) == 1:
+            return named[0]
+        raise UserError(f"{root} is not one of the {plates} videos {self.checkpoint} was "
+                        "trained on, and its generator draws the still background of the "
+                        "video it is told (model.background_plate); pass one of "
+                        + ", ".join(self.data))
+
 
 def load_trained(path: str | Path, device: torch.device) -> TrainedGenerator:
     """Loads G_ema from a checkpoint file or a run directory (its newest checkpoint).

@@ -157,7 +157,8 @@ def transfer(source: str | Path, target: str | Path, out: str | Path | None = No
     # Compiled, G is traced twice: the first frame in image mode, then video mode.
     generator = torch.compile(model.generator) if options.compile else model.generator
     synth = Synthesizer(generator, temporal=model.temporal,
-                        autocast_dtype=autocast_dtype(options.precision))
+                        autocast_dtype=autocast_dtype(options.precision),
+                        video=model.plate_for(target_root))
     n = driving.count
     t_gen = time.time()
     writer = VideoWriter(out, driving.fps, (w, h), audio_from=driving.audio,

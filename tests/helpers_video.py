@@ -100,8 +100,9 @@ def figure_frame(pose: Pose, w: int, h: int, seed: int = 0) -> np.ndarray:
 
 
 def make_synthetic_dataset(root: Path, n: int = 60, w: int = 64, h: int = 64,
-                           name: str = "figure") -> Path:
-    """A complete dataset directory of a moving synthetic figure (poses imported as JSON)."""
+                           name: str = "figure", seed: int = 0) -> Path:
+    """A complete dataset directory of a moving synthetic figure (poses imported as JSON)
+    over the still texture `seed` draws."""
     from preprocess.dataset_writer import PreprocessOptions
     from preprocess.pose_pipeline import preprocess_video
 
@@ -114,7 +115,7 @@ def make_synthetic_dataset(root: Path, n: int = 60, w: int = 64, h: int = 64,
     for i in range(n):
         pose = synthetic_pose(i / 3, w, h)
         write_openpose_json(poses_dir / f"{i:06d}.json", pose)
-        cv2.imwrite(str(frames_dir / f"{i:06d}.png"), figure_frame(pose, w, h)[..., ::-1])
+        cv2.imwrite(str(frames_dir / f"{i:06d}.png"), figure_frame(pose, w, h, seed)[..., ::-1])
     out = root / name
     preprocess_video(frames_dir, out, PreprocessOptions(keypoints=str(poses_dir)), progress=False)
     return out

@@ -93,7 +93,12 @@ def test_the_plate_survives_a_state_dict_and_old_models_load_unchanged():
     G.set_background(plate)
     H = Generator(cfg, MAP_CHANNELS)
     H.load_state_dict(G.state_dict())
-    assert torch.equal(H.background, plate)
+    assert torch.equal(H.background, plate[None])
+    # Saved when a run had one plate, [3, H, W]: it loads as that run's only one.
+    state = {**G.state_dict(), "background": plate}
+    H = Generator(cfg, MAP_CHANNELS)
+    H.load_state_dict(state)
+    assert torch.equal(H.background, plate[None]) and H.plates == 1
     old = Generator(ModelConfig.preset("tiny"), MAP_CHANNELS)
     assert "background" not in old.state_dict()
     with pytest.raises(ValueError, match="without model.background_plate"):
@@ -119,7 +124,7 @@ def test_a_run_with_the_plate_carries_it_to_its_checkpoint(figure, tmp_path):
     G, _ = load_generator(latest_checkpoint(run))
     video = index_dataset(figure, holdout=cfg.holdout)
     want = plate_tensor(background_plate(video, (32, 32)))
-    assert torch.allclose(G.background, want)
+    assert torch.allclose(G.background, want[None])
     assert G(_maps()).image.shape == (1, 3, 32, 32)
     # Evaluation and transfer read the plate from the checkpoint, nothing else.
     from infer.evaluate import evaluate
@@ -133,10 +138,90 @@ def test_a_run_with_the_plate_carries_it_to_its_checkpoint(figure, tmp_path):
     assert done.frames == 3 and (tmp_path / "out.mp4").stat().st_size > 0
 
 
-def test_the_plate_takes_one_training_video(figure, tmp_path):
+def test_the_generator_reads_each_samples_own_plate():
+    torch.manual_seed(0)
+    cfg = ModelConfig.from_dict({**ModelConfig.preset("tiny").to_dict(),
+                                 "background_plate": True})
+    G = Generator(cfg, MAP_CHANNELS).eval()
+    plates = torch.stack([torch.full((3, 32, 32), -1.0), torch.full((3, 32, 32), 1.0)])
+    G.set_background(plates)
+    maps = _maps(b=1).expand(2, -1, -1, -1, -1)
+    with pytest.raises(ValueError, match="pass video"):
+        G(maps)
+    both = G(maps, video=torch.tensor([0, 1])).image
+    first = G(maps[:1], video=torch.tensor([0])).image
+    second = G(maps[:1], video=torch.tensor([1])).image
+    assert torch.allclose(both[:1], first, atol=1e-6)
+    assert torch.allclose(both[1:], second, atol=1e-6)
+    assert (first - second).abs().mean() > 1e-4
+
+
+def test_a_run_on_two_videos_has_a_plate_for_each(figure, tmp_path):
+    other = make_synthetic_dataset(tmp_path / "other", n=40, w=64, h=64, name="other", seed=7)
     model = ModelConfig.from_dict({**ModelConfig.preset("tiny").to_dict(),
                                    "background_plate": True})
-    cfg = TrainConfig(data=(str(figure), str(figure)), preset="tiny", model=model, size=32,
-                      frames=3, bptt=3, steps=1, workers=0, checkpoint_minutes=60.0)
-    with pytest.raises(UserError, match="one training video"):
-        train(cfg, run_dir=tmp_path / "run", progress=False)
+    cfg = TrainConfig(data=(str(figure), str(other)), preset="tiny", model=model, size=32,
+                      frames=3, bptt=3, steps=2, workers=0, log_every=5, sample_every=10,
+                      checkpoint_minutes=60.0)
+    run = train(cfg, run_dir=tmp_path / "run", progress=False)
+    G, _ = load_generator(latest_checkpoint(run))
+    for k, root in enumerate((figure, other)):
+        want = plate_tensor(background_plate(index_dataset(root, holdout=cfg.holdout), (32, 32)))
+        assert torch.allclose(G.background[k], want)
+    assert (G.background[0] - G.background[1]).abs().mean() > 0.05   # two textures
+    assert cv2.imread(str(run / "background.png")).shape[:2] == (32, 64)
+    # Evaluation and transfer draw each dataset's own background; an unknown one is refused.
+    from infer.evaluate import evaluate
+    from infer.trained import load_trained
+    from infer.transfer import TransferOptions, transfer
+
+    model = load_trained(run, torch.device("cpu"))
+    assert (model.plate_for(figure), model.plate_for(other)) == (0, 1)
+    stranger = make_synthetic_dataset(tmp_path / "stranger", n=20, name="stranger", seed=3)
+    with pytest.raises(UserError, match="not one of the 2 videos"):
+        model.plate_for(stranger)
+    result = evaluate(run, max_frames=4, out=tmp_path / "eval", detector=lambda rgb: None,
+                      progress=False)
+    assert 0 < result.table["model"]["PSNR dB"] < 100
+    with pytest.raises(UserError, match="not one of the 2 videos"):
+        evaluate(run, data=str(stranger), max_frames=2, out=tmp_path / "eval2",
+                 detector=lambda rgb: None, progress=False)
+    done = transfer(figure / "pose", other, tmp_path / "out.mp4",
+                    TransferOptions(max_frames=3, checkpoint=str(run)), progress=False)
+    assert done.frames == 3
+
+
+def test_plate_base_makes_h_bg_a_residual_over_the_plate():
+    from tests.test_generator import _hand_level
+
+    level = _hand_level(2)
+    plate = torch.rand(1, 3, 4, 4) * 1.6 - 0.8
+    _, h, *_ = Generator._compose(level, None, "after", plate)     # image mode
+    want = torch.tanh(level.image_logit + torch.atanh(plate))
+    right = (..., slice(2, None))                               # fg = 0: h = h_bg
+    torch.testing.assert_close(h[right], want[right])
+    level.image_logit = torch.zeros_like(level.image_logit)      # no residual: the plate
+    _, h, *_ = Generator._compose(level, None, "after", plate)
+    torch.testing.assert_close(h[right], plate[right])
+
+
+def test_with_plate_base_a_new_generator_draws_the_plate_behind_the_person(monkeypatch):
+    torch.manual_seed(0)
+    cfg = ModelConfig.from_dict({**ModelConfig.preset("tiny").to_dict(),
+                                 "background_plate": True, "plate_base": True})
+    G = Generator(cfg, MAP_CHANNELS, levels=2).eval()
+    plate = torch.rand(3, 32, 32) * 1.6 - 0.8
+    G.set_background(plate)
+    seen = []
+    compose = Generator._compose
+    monkeypatch.setattr(Generator, "_compose", staticmethod(
+        lambda level, past, mode, plate=None: seen.append((level, plate))
+        or compose(level, past, mode, plate)))
+    with torch.no_grad():
+        G(_maps())
+    # Every level: no residual yet, and its own plate (the finest: the plate itself).
+    assert [p.shape[-1] for _, p in seen] == [16, 32]
+    assert all(float(level.image_logit.abs().max()) == 0 for level, _ in seen)
+    torch.testing.assert_close(seen[-1][1], plate[None])
+    with pytest.raises(UserError, match="plate_base needs background_plate"):
+        ModelConfig(plate_base=True)

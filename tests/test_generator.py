@@ -194,15 +194,15 @@ def test_shape_errors(G, maps_shape, prev_shape, match):
 # -- composition order (ModelConfig.compose) ------------------------------------------------
 
 def _hand_level(seed=0, size=4):
-    """A `_LevelOut` of hand-made pre-activations: fg = 1 in the left half, 0 on the right."""
-    from vid2vid.models.generator import _LevelOut
+    """A `LevelOut` of hand-made pre-activations: fg = 1 in the left half, 0 on the right."""
+    from vid2vid.models.levels import LevelOut
 
     g = torch.Generator().manual_seed(seed)
     def r(c):
         return torch.randn(1, c, size, size, generator=g)
     fg_logit = torch.full((1, 1, size, size), -100.0)
     fg_logit[..., : size // 2] = 100.0  # sigmoid gives exactly 1 and 0 in float32
-    return _LevelOut(image_logit=r(3), fg_image_logit=r(3), fg_logit=fg_logit,
+    return LevelOut(image_logit=r(3), fg_image_logit=r(3), fg_logit=fg_logit,
                      feat_image=r(1), feat_fg=r(1), flow=r(2), mask_logit=r(1))
 
 

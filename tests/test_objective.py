@@ -112,7 +112,7 @@ class ScriptedG(nn.Module):
         self.frames, self.t = frames, 0
         self.dummy = nn.Parameter(torch.zeros(()))  # so G has parameters
 
-    def forward(self, maps, prev):
+    def forward(self, maps, prev, video=None):
         x = self.frames[:, self.t] + 0 * self.dummy
         self.t += 1
         zero = torch.zeros_like(x[:, :1])

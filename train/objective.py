@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -182,6 +182,8 @@ class Batch(NamedTuple):
     part_boxes [B, T, 4] are D_face's crops (on the device) and part_found
     [B, T] which of them exist, on the CPU, so that the step decides what to
     crop without a device sync (both from the loader: `vid2vid.data.Clip`).
+    video [B] (long, on the device): each clip's training video, the background
+    plate G reads (None: a model with at most one plate).
     """
 
     maps: torch.Tensor
@@ -192,6 +194,7 @@ class Batch(NamedTuple):
     flow_valid: torch.Tensor
     part_boxes: torch.Tensor
     part_found: torch.Tensor
+    video: Optional[torch.Tensor] = None
 
 
 class ChunkObjective(torch.nn.Module):
@@ -258,7 +261,7 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
     # -- generate the chunk, frame by frame ------------------------------
     for t in range(c0, c1):
         prev = frame_window(fakes, t) if cfg.temporal else None
-        out = G_step(map_window(maps_list, t), prev)
+        out = G_step(map_window(maps_list, t), prev, batch.video)
         fakes.append(out.image)
         outs.append(out)
     fake = torch.stack(fakes[c0:c1], 1)           # [B, n, 3, H, W]

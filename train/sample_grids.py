@@ -50,7 +50,7 @@ def write_sample_video(path: Path, G: torch.nn.Module, dataset: ClipDataset, vid
                        first: int, count: int, device: torch.device, temporal: bool,
                        autocast_dtype: torch.dtype | None, fps: float) -> Path:
     """Held-out poses -> G frames, autoregressively; writes maps | generated | real as mp4."""
-    synth = Synthesizer(G, temporal=temporal, autocast_dtype=autocast_dtype)
+    synth = Synthesizer(G, temporal=temporal, autocast_dtype=autocast_dtype, video=video)
     h, w = dataset.size
     path.parent.mkdir(parents=True, exist_ok=True)
     with VideoWriter(path, fps, (3 * w, h)) as out:

@@ -257,15 +257,13 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
               f"({len(G.levels)} level(s) now), Ds {n_d:.2f} M; reconstruction loss: "
               f"{'VGG19 perceptual' if vgg is not None else 'L1 (no VGG19 weights)'}")
 
-    plate = None
+    plates = None
     if cfg.model.background_plate and ckpt is None:
-        # A resumed run's plate comes back with G's buffers.
-        if len(videos) > 1:
-            raise UserError("model.background_plate takes one training video (one plate), got "
-                            f"{len(videos)}; train without it or on one video")
-        plate = background_plate(videos[0], (cfg.size, width))
+        # One per training video, in the order of the clips' video index; a resumed
+        # run's plates come back with G's buffers.
+        plates = [background_plate(v, (cfg.size, width)) for v in videos]
         for net in (G, G_ema):
-            net.set_background(plate_tensor(plate))
+            net.set_background(torch.stack([plate_tensor(p) for p in plates]))
 
     step, ema_updates, nonfinite_total = 0, 0, 0
     if ckpt is not None:
@@ -303,8 +301,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(run_dir / "tb"), purge_step=step)
-        if plate is not None:
-            write_image(run_dir / "background.png", plate)
+        if plates is not None:
+            write_image(run_dir / "background.png", np.concatenate(plates, axis=1))
         print(f"run: {run_dir}")
 
     def checkpoint(stage: Stage) -> None:
@@ -386,7 +384,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             B, T, _, H, W = reals.shape
             maps_list = [maps[:, t].contiguous(memory_format=memory_format) for t in range(T)]
             batch = Batch(maps, maps_list, reals, masks, gt_flow, flow_valid,
-                          clip.part_boxes.to(device, non_blocking=True), clip.part_found)
+                          clip.part_boxes.to(device, non_blocking=True), clip.part_found,
+                          clip.source[:, 0].to(device, non_blocking=True))
             fakes: list[torch.Tensor] = []
             step_bad = torch.zeros((), dtype=torch.bool, device=device)
 

@@ -53,9 +53,14 @@ class ModelConfig:
         temporal_shift: temporal shift module in the temporal D (StyleSV).
         gap_conditioned: one temporal D conditioned on the frame gap instead
             of one D per skip (StyleGAN-V / DIGAN).
-        background_plate: give the generator the training video's still
+        background_plate: give the generator each training video's still
             background (the median of its training frames outside the person
-            mask) as input; for a fixed camera. Beyond vid2vid.
+            mask) as input, one plate per video; for a fixed camera. Beyond
+            vid2vid.
+        plate_base: the background image h_bg is a residual over the plate,
+            h_bg = tanh(logit + atanh(plate)) at every level (the base level's
+            image head starts at zero), so G shows the still background from
+            the first step and learns what differs. Needs background_plate.
         face_ndf, face_layers: the face-crop PatchGAN.
         spectral_norm: spectral normalisation on every D convolution.
     """
@@ -77,6 +82,7 @@ class ModelConfig:
     temporal_shift: bool = False
     gap_conditioned: bool = False
     background_plate: bool = False
+    plate_base: bool = False
     face_ndf: int = 32
     face_layers: int = 3
     spectral_norm: bool = True
@@ -106,6 +112,8 @@ class ModelConfig:
             raise UserError(
                 f"model config: compose must be 'inside' or 'after', got {self.compose!r}"
             )
+        if self.plate_base and not self.background_plate:
+            raise UserError("model config: plate_base needs background_plate: true")
         skips = self.temporal_skips
         if not skips or any(s < 1 for s in skips) or len(set(skips)) != len(skips):
             raise UserError(

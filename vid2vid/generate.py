@@ -32,13 +32,16 @@ class Synthesizer:
     """Feeds maps one frame at a time and returns frames, in constant memory.
 
     `temporal=False` runs every frame in image mode (the per-frame baseline).
+    `video`: the training video whose background plate G reads (a model with
+    `model.background_plate` and several training videos); None: its only one.
     """
 
     def __init__(self, generator: torch.nn.Module, temporal: bool = True,
-                 autocast_dtype: torch.dtype | None = None):
+                 autocast_dtype: torch.dtype | None = None, video: int | None = None):
         self.G = generator
         self.temporal = temporal
         self.autocast_dtype = autocast_dtype
+        self.video = video
         self.reset()
 
     def reset(self) -> None:
@@ -56,9 +59,13 @@ class Synthesizer:
         if self.temporal and self._frames:
             past = list(self._frames)
             prev = torch.stack([past[0], past[-1]], dim=1)
+        video = None
+        if self.video is not None:
+            video = torch.full((maps_t.shape[0],), self.video, dtype=torch.long,
+                               device=maps_t.device)
         device_type = maps_t.device.type
         with torch.autocast(device_type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
-            frame = self.G(maps, prev).image.float().clamp(-1, 1)
+            frame = self.G(maps, prev, video).image.float().clamp(-1, 1)
         self._frames.append(frame)
         return frame

@@ -48,8 +48,10 @@ is, so without help the generator re-invents it every frame from the past
 frames (streaks, slow drift). With the option on, the training video's still
 background (`vid2vid.background`: the median of its training frames outside
 the person) enters every level's map encoder as three more channels, resized
-to that level's size. It is a buffer (`set_background`), so the checkpoint
-carries it to evaluation and transfer.
+to that level's size. A run on several videos has one plate per video, and
+`video` (per sample, the index of its training video) says which to read. It
+is a buffer (`set_background`), so the checkpoint carries it to evaluation and
+transfer.
 
 First frames (image mode). `prev_frames=None` runs the same network without
 the past-frame encoder (a learned vector stands for its features) and without
@@ -80,14 +82,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vid2vid.config import ModelConfig
-from vid2vid.models.layers import ConvBlock, ResBlock, UpBlock, conv
+from vid2vid.models.levels import (N_MAP_FRAMES, N_PREV_FRAMES, BaseLevel,
+                                   EnhancerLevel, LevelOut)
 from vid2vid.models.warp import warp
 
 __all__ = ["Generator", "GeneratorOutput", "N_MAP_FRAMES", "N_PREV_FRAMES"]
 
-N_MAP_FRAMES = 3  # maps of t-2, t-1, t
-N_PREV_FRAMES = 2  # previous outputs t-2, t-1 (Markov order L = 2)
-MIN_ENHANCER_CHANNELS = 8  # floor for the finest levels' width (ngf / 2**l) in small presets
 
 PrevFrames = Union[Tensor, Sequence[Tensor], None]
 
@@ -117,174 +117,6 @@ class GeneratorOutput:
     levels: tuple[Tensor, ...]
 
 
-@dataclass
-class _LevelOut:
-    """Pre-activation outputs and final features one level hands to the next."""
-
-    image_logit: Tensor  # h_bg before tanh
-    fg_image_logit: Tensor  # h_fg before tanh
-    fg_logit: Tensor  # fg mask before sigmoid
-    feat_image: Tensor
-    feat_fg: Tensor
-    flow: Optional[Tensor] = None  # pixels at this level's size
-    mask_logit: Optional[Tensor] = None
-    feat_flow: Optional[Tensor] = None
-
-
-class _Encoder(nn.Module):
-    """A stem conv at full size, then stride-2 blocks; returns every size's features."""
-
-    def __init__(self, c_in: int, widths: Sequence[int], stem_kernel: int):
-        super().__init__()
-        self.stem = ConvBlock(c_in, widths[0], stem_kernel)
-        self.down = nn.ModuleList(
-            ConvBlock(widths[i], widths[i + 1], 3, stride=2) for i in range(len(widths) - 1)
-        )
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        feats = [self.stem(x)]
-        for block in self.down:
-            feats.append(block(feats[-1]))
-        return feats
-
-
-class _Decoder(nn.Module):
-    """Up-blocks from widths[-1] back to widths[0], SPADE-conditioned on the map
-    encoder's features of the same size."""
-
-    def __init__(self, widths: Sequence[int]):
-        super().__init__()
-        self.ups = nn.ModuleList(
-            UpBlock(widths[i + 1], widths[i], widths[i]) for i in reversed(range(len(widths) - 1))
-        )
-
-    def forward(self, x: Tensor, map_feats: Sequence[Tensor]) -> Tensor:
-        for up, cond in zip(self.ups, reversed(map_feats[:-1])):
-            x = up(x, cond)
-        return x
-
-
-class _Branch(nn.Module):
-    """Enhancer branch: residual blocks at the coarse size, then one up-block."""
-
-    def __init__(self, c_coarse: int, c_out: int, n_blocks: int):
-        super().__init__()
-        self.blocks = nn.Sequential(*[ResBlock(c_coarse) for _ in range(n_blocks)])
-        self.up = UpBlock(c_coarse, c_out, c_out)
-
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
-        return self.up(self.blocks(x), cond)
-
-
-def _map_inputs(cfg: ModelConfig, map_channels: int) -> int:
-    """Input channels of a map encoder: three frames' maps, and the background plate."""
-    return N_MAP_FRAMES * map_channels + (3 if cfg.background_plate else 0)
-
-
-def _level_width(cfg: ModelConfig, index: int) -> int:
-    if index == 0:
-        return cfg.ngf
-    return max(cfg.ngf // 2**index, MIN_ENHANCER_CHANNELS)
-
-
-class _BaseLevel(nn.Module):
-    def __init__(self, cfg: ModelConfig, map_channels: int):
-        super().__init__()
-        widths = [min(cfg.ngf * 2**i, cfg.max_channels) for i in range(cfg.n_downsample + 1)]
-        bottleneck = widths[-1]
-        self.map_encoder = _Encoder(_map_inputs(cfg, map_channels), widths, 7)
-        self.past_encoder = _Encoder(N_PREV_FRAMES * 3, widths, 7)
-        # Image mode: stands for the past encoder's output (DESIGN's "zeros + a
-        # flag", without running an encoder on zeros).
-        self.no_past = nn.Parameter(torch.zeros(1, bottleneck, 1, 1))
-        # One trunk shared by the image and flow decoders (the 2018 code had a
-        # separate copy per branch; sharing halves the bottleneck cost).
-        self.trunk = nn.Sequential(*[ResBlock(bottleneck) for _ in range(cfg.n_blocks)])
-        self.fg_trunk = nn.Sequential(*[ResBlock(bottleneck) for _ in range(cfg.n_fg_blocks)])
-        self.image_decoder = _Decoder(widths)
-        self.flow_decoder = _Decoder(widths)
-        self.fg_decoder = _Decoder(widths)
-        self.image_head = conv(widths[0], 3)
-        self.fg_head = conv(widths[0], 3 + 1)  # h_fg, fg mask
-        self.flow_head = conv(widths[0], 2 + 1)  # flow x, y, occlusion mask
-        self.flow_scale = cfg.flow_multiplier
-
-    def forward(
-        self, maps: Tensor, past: Optional[Tensor], coarse: Optional[_LevelOut]
-    ) -> _LevelOut:
-        mf = self.map_encoder(maps)
-        fx = self.past_encoder(past)[-1] if past is not None else self.no_past
-        trunk = self.trunk(mf[-1] + fx)
-        feat_image = self.image_decoder(trunk, mf)
-        feat_fg = self.fg_decoder(self.fg_trunk(mf[-1]), mf)
-        fg_image, fg_logit = self.fg_head(feat_fg).split([3, 1], dim=1)
-        out = _LevelOut(self.image_head(feat_image), fg_image, fg_logit, feat_image, feat_fg)
-        if past is not None:
-            out.feat_flow = self.flow_decoder(trunk, mf)
-            flow, out.mask_logit = _fp32_head(self.flow_head, out.feat_flow).split([2, 1], dim=1)
-            out.flow = flow * self.flow_scale
-        return out
-
-
-def _fp32_head(head: nn.Conv2d, feat: Tensor) -> Tensor:
-    """A flow head run in fp32 even under autocast: in bf16 a flow of 32-128 px is
-    off by 0.25-0.5 px, and the flow, its upsampling and the warp build on it."""
-    with torch.autocast(feat.device.type, enabled=False):
-        return head(feat.float())
-
-
-class _EnhancerLevel(nn.Module):
-    def __init__(self, cfg: ModelConfig, map_channels: int, index: int):
-        super().__init__()
-        width, coarse = _level_width(cfg, index), _level_width(cfg, index - 1)
-        self.map_encoder = _Encoder(_map_inputs(cfg, map_channels), [width, coarse], 3)
-        self.past_encoder = _Encoder(N_PREV_FRAMES * 3, [width, coarse], 3)
-        self.no_past = nn.Parameter(torch.zeros(1, coarse, 1, 1))
-        n = cfg.n_enhancer_blocks
-        self.image_branch = _Branch(coarse, width, n)
-        self.flow_branch = _Branch(coarse, width, n)
-        self.fg_branch = _Branch(coarse, width, n)
-        self.image_head = conv(width, 3)
-        self.fg_head = conv(width, 3 + 1)
-        self.flow_head = conv(width, 2 + 1)
-        for head in (self.image_head, self.fg_head, self.flow_head):
-            # Zero residual at first: a freshly grown level outputs the
-            # upsampled coarse prediction, so growing does not undo training.
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
-        # Same head value = same motion relative to the frame at every level.
-        self.flow_scale = cfg.flow_multiplier * 2**index
-
-    def forward(
-        self, maps: Tensor, past: Optional[Tensor], coarse: Optional[_LevelOut]
-    ) -> _LevelOut:
-        assert coarse is not None, "an enhancer level needs the coarser level's output"
-        mf = self.map_encoder(maps)
-        fx = self.past_encoder(past)[-1] if past is not None else self.no_past
-        feat_image = self.image_branch(mf[1] + fx + coarse.feat_image, mf[0])
-        feat_fg = self.fg_branch(mf[1] + coarse.feat_fg, mf[0])
-        d_fg_image, d_fg = self.fg_head(feat_fg).split([3, 1], dim=1)
-        out = _LevelOut(
-            image_logit=_up(coarse.image_logit) + self.image_head(feat_image),
-            fg_image_logit=_up(coarse.fg_image_logit) + d_fg_image,
-            fg_logit=_up(coarse.fg_logit) + d_fg,
-            feat_image=feat_image,
-            feat_fg=feat_fg,
-        )
-        if past is not None:
-            assert coarse.flow is not None and coarse.mask_logit is not None
-            assert coarse.feat_flow is not None
-            out.feat_flow = self.flow_branch(mf[1] + fx + coarse.feat_flow, mf[0])
-            d_flow, d_mask = _fp32_head(self.flow_head, out.feat_flow).split([2, 1], dim=1)
-            out.flow = 2.0 * _up(coarse.flow) + d_flow * self.flow_scale
-            out.mask_logit = _up(coarse.mask_logit) + d_mask
-        return out
-
-
-def _up(x: Tensor) -> Tensor:
-    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-
-
 def _down(x: Tensor, factor: int) -> Tensor:
     """Area downsampling of [N, C, H, W] by an integer factor (the maps pyramid)."""
     return x if factor == 1 else F.avg_pool2d(x, factor)
@@ -310,7 +142,7 @@ class Generator(nn.Module):
             `map_channels` and `levels` (`len(G.levels)`) and rebuilds with
             `Generator(ModelConfig.from_dict(d), map_channels=C, levels=n)`.
 
-    Call: `G(maps, prev_frames)` -> `GeneratorOutput` for frame t.
+    Call: `G(maps, prev_frames, video)` -> `GeneratorOutput` for frame t.
 
     Image mode leaves the flow decoders unused and video mode leaves the
     `no_past` vectors unused, so under DDP pass `find_unused_parameters=True`
@@ -321,6 +153,9 @@ class Generator(nn.Module):
         - prev_frames: [B, 2, 3, H, W] (outputs t-2, t-1, in [-1, 1]), None
           for image mode, or a list with one [B, 2, 3, H_l, W_l] per level
           (coarsest first; H_l = H / 2**(levels-1-l))
+        - video: [B] long, each sample's training video (the plate it reads);
+          None reads plate 0 and needs a model with one plate. Unused without
+          `cfg.background_plate`
         - H and W must be multiples of `G.size_multiple`
         - outputs: [B, 3|2|1, H, W] (see `GeneratorOutput`)
     """
@@ -333,46 +168,65 @@ class Generator(nn.Module):
             raise ValueError(f"Generator: levels must be >= 1, got {levels}")
         self.cfg = cfg
         self.map_channels = map_channels
-        self.levels = nn.ModuleList([_BaseLevel(cfg, map_channels)])
+        self.levels = nn.ModuleList([BaseLevel(cfg, map_channels)])
         for _ in range(levels - 1):
             self.grow()
-        # The background plate (`cfg.background_plate`), [3, H, W] in [-1, 1] at the
-        # run's final frame size; empty until `set_background`. A buffer, so that
-        # checkpoints, G_ema and DDP carry it like the weights. Only with the option,
-        # so checkpoints without it load as before.
+        # The background plates (`cfg.background_plate`), [V, 3, H, W] in [-1, 1]: one
+        # per training video, at the run's final frame size; empty until
+        # `set_background`. A buffer, so that checkpoints, G_ema and DDP carry them like
+        # the weights. Only with the option, so checkpoints without it load as before.
         if cfg.background_plate:
-            self.register_buffer("background", torch.zeros(3, 0, 0))
+            self.register_buffer("background", torch.zeros(0, 3, 0, 0))
 
-    def set_background(self, plate: Tensor) -> None:
-        """The training video's still background, [3, H, W] in [-1, 1] (any size: each
-        level reads it resized to its own)."""
+    def set_background(self, plates: Tensor) -> None:
+        """The training videos' still backgrounds, [V, 3, H, W] (or one, [3, H, W]) in
+        [-1, 1], in the order of the videos' indices (any size: each level reads them
+        resized to its own)."""
         if not self.cfg.background_plate:
             raise ValueError("Generator: built without model.background_plate")
-        if plate.dim() != 3 or plate.shape[0] != 3:
-            raise ValueError(f"Generator: a background plate is [3, H, W], got "
-                             f"{tuple(plate.shape)}")
+        if plates.dim() == 3:
+            plates = plates[None]
+        if plates.dim() != 4 or plates.shape[1] != 3 or plates.shape[0] < 1:
+            raise ValueError(f"Generator: background plates are [V, 3, H, W], got "
+                             f"{tuple(plates.shape)}")
         ref = self.levels[0].map_encoder.stem[0].weight
-        self.background = plate.to(device=ref.device, dtype=torch.float32).contiguous()
+        self.background = plates.to(device=ref.device, dtype=torch.float32).contiguous()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # The plate's size is the run's frame size, unknown at construction.
-        saved = state_dict.get(prefix + "background")
-        if (saved is not None and self.cfg.background_plate
-                and saved.shape != self.background.shape):
-            self.background = torch.empty_like(saved, device=self.background.device)
+        # The plates' count and size are the run's, unknown at construction.
+        key = prefix + "background"
+        saved = state_dict.get(key)
+        if saved is not None and self.cfg.background_plate:
+            if saved.dim() == 3:           # saved before one plate per video: [3, H, W]
+                state_dict[key] = saved = saved[None]
+            if saved.shape != self.background.shape:
+                self.background = torch.empty_like(saved, device=self.background.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def _plate(self, maps_flat: Tensor) -> Tensor:
-        """The background plate at the maps' size and batch, [B, 3, H, W]."""
-        if self.background.numel() == 0:
+    @property
+    def plates(self) -> int:
+        """How many background plates G holds (0 without the option or before
+        `set_background`)."""
+        return self.background.shape[0] if self.cfg.background_plate else 0
+
+    def _plate(self, maps_flat: Tensor, video: Optional[Tensor]) -> Tensor:
+        """Each sample's background plate at the maps' size, [B, 3, H, W]."""
+        count = self.background.shape[0]
+        if count == 0:
             raise ValueError("Generator: model.background_plate is on but no plate was set "
                              "(set_background)")
         b, _, h, w = maps_flat.shape
-        plate = self.background
-        if tuple(plate.shape[1:]) != (h, w):
-            plate = F.interpolate(plate[None], size=(h, w), mode="bilinear",
-                                  align_corners=False, antialias=True)[0]
-        return _like(plate.to(maps_flat.dtype).expand(b, -1, -1, -1), maps_flat)
+        if video is None:
+            if count != 1:
+                raise ValueError(f"Generator: {count} background plates (one per training "
+                                 "video); pass video=[B] indices")
+            plate = self.background.expand(b, -1, -1, -1)
+        else:
+            plate = self.background.index_select(0, video.to(self.background.device).long())
+        if tuple(plate.shape[-2:]) != (h, w):
+            plate = F.interpolate(plate, size=(h, w), mode="bilinear", align_corners=False,
+                                  antialias=True)
+        return _like(plate.to(maps_flat.dtype), maps_flat)
 
     @property
     def size_multiple(self) -> int:
@@ -392,30 +246,29 @@ class Generator(nn.Module):
         level into it (`ema.levels[-1].load_state_dict(new.state_dict())`).
         """
         ref = self.levels[0].map_encoder.stem[0].weight
-        new = _EnhancerLevel(self.cfg, self.map_channels, len(self.levels))
+        new = EnhancerLevel(self.cfg, self.map_channels, len(self.levels))
         new.to(device=ref.device, dtype=ref.dtype).train(self.training)
         if ref.is_contiguous(memory_format=torch.channels_last) and not ref.is_contiguous():
             new.to(memory_format=torch.channels_last)
         self.levels.append(new)
         return new
 
-    def forward(self, maps: Tensor, prev_frames: PrevFrames = None) -> GeneratorOutput:
+    def forward(self, maps: Tensor, prev_frames: PrevFrames = None,
+                video: Optional[Tensor] = None) -> GeneratorOutput:
         n = len(self.levels)
         pasts = self._check_inputs(maps, prev_frames)
         maps_flat = maps.flatten(1, 2)  # [B, 3C, H, W], frames in temporal order
         if self.cfg.background_plate:
-            maps_flat = torch.cat([maps_flat, self._plate(maps_flat)], dim=1)
+            maps_flat = torch.cat([maps_flat, self._plate(maps_flat, video)], dim=1)
         images: list[Tensor] = []
-        level: Optional[_LevelOut] = None
+        level: Optional[LevelOut] = None
         result: tuple = ()
         for i, module in enumerate(self.levels):
             past = pasts[i]
-            level = module(
-                _down(maps_flat, 2 ** (n - 1 - i)),
-                None if past is None else past.flatten(1, 2),
-                level,
-            )
-            result = self._compose(level, past, self.cfg.compose)
+            level_maps = _down(maps_flat, 2 ** (n - 1 - i))
+            level = module(level_maps, None if past is None else past.flatten(1, 2), level)
+            plate = level_maps[:, -3:] if self.cfg.plate_base else None
+            result = self._compose(level, past, self.cfg.compose, plate)
             images.append(result[0])
         image, hallucinated, fg_mask, mask, warped = result
         assert level is not None
@@ -425,13 +278,19 @@ class Generator(nn.Module):
         )
 
     @staticmethod
-    def _compose(level: _LevelOut, past: Optional[Tensor], mode: str = "inside") -> tuple:
+    def _compose(level: LevelOut, past: Optional[Tensor], mode: str = "inside",
+                 plate: Optional[Tensor] = None) -> tuple:
         """(image, hallucinated, fg, mask, warped) of one level; `mode` is
-        `ModelConfig.compose`. Image mode (no past) gives image = h in both."""
+        `ModelConfig.compose`, `plate` the level's background plate when h_bg is a
+        residual over it (`ModelConfig.plate_base`). Image mode (no past) gives
+        image = h in both."""
         # Composition in fp32 under autocast too (the logits come from bf16 convs).
         fg = torch.sigmoid(level.fg_logit.float())
         h_fg = torch.tanh(level.fg_image_logit.float())
-        h_bg = torch.tanh(level.image_logit.float())
+        bg_logit = level.image_logit.float()
+        if plate is not None:   # 0.999: atanh stays finite on a saturated pixel
+            bg_logit = bg_logit + torch.atanh(plate.float().clamp(-0.999, 0.999))
+        h_bg = torch.tanh(bg_logit)
         h = fg * h_fg + (1 - fg) * h_bg
         if past is None:
             return h, h, fg, None, None
