@@ -49,6 +49,10 @@ def test_a_folder_of_converted_sequences_counts_as_its_datasets(tmp_path, monkey
                                   "data/dancer"]
     cfg, _ = resolve_config({"data": ["data/cityscapes"]}, None, None)
     assert list(cfg.data) == ["data/cityscapes/seq0000", "data/cityscapes/seq0001"]
+    # The task's model defaults: a street camera moves, no background plate; a body gets one.
+    assert not cfg.model.background_plate
+    cfg, _ = resolve_config({"data": ["data/dancer"]}, None, None)
+    assert cfg.model.background_plate
 
 
 def test_run_of_a_collection_is_named_after_it(tmp_path):

@@ -95,3 +95,25 @@ def test_a_gpu_run_gets_the_base_preset_and_a_batch_for_its_memory(monkeypatch):
     assert given.preset == "tiny" and given.batch_size == 3    # what is given wins
     cpu = TrainConfig.resolve({"device": "cpu"})
     assert cpu.preset == "small" and cpu.batch_size == 1
+
+
+def test_the_task_sets_model_defaults_under_the_config_file_and_command_line(tmp_path):
+    from vid2vid.config import TrainConfig
+    from vid2vid.tasks import FaceTask, LabelTask, PoseTask
+
+    pose = PoseTask().model_defaults
+    assert TrainConfig.resolve({}, None, pose).model.background_plate
+    assert not TrainConfig.resolve({}).model.background_plate
+    for task in (FaceTask(), LabelTask()):
+        assert not TrainConfig.resolve({}, None, task.model_defaults).model.background_plate
+    off = tmp_path / "off.yaml"
+    off.write_text("model:\n  background_plate: false\n")
+    assert not TrainConfig.resolve({}, str(off), pose).model.background_plate
+    # Augmentation that moves the background turns the task's plate off, quietly...
+    moved = TrainConfig.resolve({"augment": {"scale": 0.1}}, None, pose)
+    assert not moved.model.background_plate and moved.augment.scale == 0.1
+    # ...but a plate asked for with it is an error.
+    both = tmp_path / "both.yaml"
+    both.write_text("model:\n  background_plate: true\naugment:\n  flip: true\n")
+    with pytest.raises(UserError, match="background_plate needs augment.scale=0"):
+        TrainConfig.resolve({}, str(both), pose)

@@ -9,6 +9,7 @@ from vid2vid.config import TrainConfig, saved_train_config
 from vid2vid.dataset_dir import read_meta
 from vid2vid.errors import UserError
 from vid2vid.runs import runs_for_dataset
+from vid2vid.tasks import task_of_dataset
 
 # Settings that may differ when a run is resumed (where and how fast, not what is computed).
 RESUMABLE = {"device", "workers"}
@@ -68,7 +69,8 @@ def resolve_config(overrides: dict, config_file: str | None,
                                 "of them; create one with vid2vid preprocess VIDEO")
             data += inside
         given["data"] = data
-        return TrainConfig.resolve(given, config_file), None
+        task = task_of_dataset(read_meta(Path(data[0])) or {})
+        return TrainConfig.resolve(given, config_file, task.model_defaults), None
 
     if resume == "latest":
         data = given.get("data") or default_datasets()

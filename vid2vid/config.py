@@ -360,11 +360,14 @@ class TrainConfig:
         return _dataclass_from_dict(cls, data, "train config")
 
     @classmethod
-    def resolve(cls, overrides: Mapping[str, Any], yaml_file: str | None = None) -> "TrainConfig":
-        """Defaults < preset < YAML file < command-line overrides (None = not given).
+    def resolve(cls, overrides: Mapping[str, Any], yaml_file: str | None = None,
+                task_model: Mapping[str, Any] | None = None) -> "TrainConfig":
+        """Defaults < preset < the task's < YAML file < command-line overrides (None =
+        not given).
 
-        The model section starts from the chosen preset; YAML or `model.*`
-        overrides change single fields of it.
+        The model section starts from the chosen preset and the data's task
+        (`task_model`: `Task.model_defaults`, e.g. the background plate for
+        bodies); YAML or `model.*` overrides change single fields of it.
         """
         layered: dict[str, Any] = {}
         if yaml_file is not None:
@@ -387,6 +390,14 @@ class TrainConfig:
         if not isinstance(model_overrides, dict):
             raise UserError("train config: model must be a mapping of model config keys")
         ModelConfig.from_dict(model_overrides)  # unknown keys fail here, named
+        task_model = dict(task_model or {})
+        augment = layered.get("augment") or {}
+        if isinstance(augment, dict) and (augment.get("scale") or augment.get("flip")):
+            # A moved or mirrored clip shows its background elsewhere than a plate
+            # does: asked for, that is an error (__post_init__); by the task, just off.
+            task_model.pop("background_plate", None)
+            task_model.pop("plate_base", None)
+        model.update(task_model)
         model.update(model_overrides)
         layered["model"] = model
         return cls.from_dict(layered)

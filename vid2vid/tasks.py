@@ -11,9 +11,10 @@ transfer / evaluate commands:
 copies it into every checkpoint. This module is the one place that turns a
 task into conditioning: how many map channels, how one frame's maps are drawn
 (from its keypoints and the stored per-frame images the task names), and
-which crops a part discriminator looks at. The generator and the training
-loop only see `[B, T, C, H, W]` maps and boxes; they never ask which task
-they serve.
+which crops a part discriminator looks at, and which model options its maps
+call for (`model_defaults`, applied by `TrainConfig.resolve` under the config
+file and the command line). The generator and the training loop only see
+`[B, T, C, H, W]` maps and boxes; they never ask which task they serve.
 
 The person/face/foreground mask each task stores as `seg/` is the target of
 the generator's foreground mask, so the foreground/background split works
@@ -87,6 +88,13 @@ class PoseTask:
         """Maps [N, C, H, W] -> what a person looks at, RGB [N, 3, H, W] in [0, 1]."""
         return maps
 
+    @property
+    def model_defaults(self) -> dict:
+        """A skeleton says nothing of the background behind the person: G gets the
+        videos' still background (RESULTS.md, fourth ablation: SSIM +0.04 on dancer.avi,
+        +0.12 on the synthetic dancer's textured room)."""
+        return {"background_plate": True}
+
     def to_dict(self) -> dict:
         return {"name": self.name}
 
@@ -123,6 +131,12 @@ class FaceTask:
         sketch, edges = maps[:, :1], maps[:, 1:2]
         tint = torch.tensor([0.45, 0.55, 0.8], device=maps.device).view(1, 3, 1, 1)
         return torch.maximum(sketch.expand(-1, 3, -1, -1), edges * tint)
+
+    @property
+    def model_defaults(self) -> dict:
+        """None: the edge channel already draws the background, and the plate (the
+        median head) measured worse on talk.mp4 (RESULTS.md, fifth ablation)."""
+        return {}
 
     def to_dict(self) -> dict:
         return {"name": self.name}
@@ -169,6 +183,12 @@ class LabelTask:
         classes = maps[:, :self.num_classes].argmax(1)                 # [N, H, W]
         rgb = palette[classes].permute(0, 3, 1, 2).float() / 255.0
         return torch.maximum(rgb, maps[:, -1:].expand(-1, 3, -1, -1))
+
+    @property
+    def model_defaults(self) -> dict:
+        """None: label maps draw the whole scene, and a street camera moves (no still
+        background to give G)."""
+        return {}
 
     def to_dict(self) -> dict:
         return {"name": self.name, "num_classes": self.num_classes,
