@@ -151,8 +151,8 @@ def test_the_generator_reads_each_samples_own_plate():
     both = G(maps, video=torch.tensor([0, 1])).image
     first = G(maps[:1], video=torch.tensor([0])).image
     second = G(maps[:1], video=torch.tensor([1])).image
-    assert torch.allclose(both[:1], first, atol=1e-6)
-    assert torch.allclose(both[1:], second, atol=1e-6)
+    assert torch.allclose(both[:1], first, atol=1e-5)   # batch 2 vs 1: float32 sums reordered
+    assert torch.allclose(both[1:], second, atol=1e-5)
     assert (first - second).abs().mean() > 1e-4
 
 
@@ -197,7 +197,7 @@ def test_plate_base_makes_h_bg_a_residual_over_the_plate():
     level = _hand_level(2)
     plate = torch.rand(1, 3, 4, 4) * 1.6 - 0.8
     _, h, *_ = Generator._compose(level, None, "after", plate)     # image mode
-    want = torch.tanh(level.image_logit + torch.atanh(plate))
+    want = plate + torch.tanh(level.image_logit)
     right = (..., slice(2, None))                               # fg = 0: h = h_bg
     torch.testing.assert_close(h[right], want[right])
     level.image_logit = torch.zeros_like(level.image_logit)      # no residual: the plate

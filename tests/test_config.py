@@ -117,3 +117,13 @@ def test_the_task_sets_model_defaults_under_the_config_file_and_command_line(tmp
     both.write_text("model:\n  background_plate: true\naugment:\n  flip: true\n")
     with pytest.raises(UserError, match="background_plate needs augment.scale=0"):
         TrainConfig.resolve({}, str(both), pose)
+    # A key that needs the task's plate may be set alone; without the plate it is refused.
+    base = tmp_path / "base.yaml"
+    base.write_text("model:\n  plate_base: true\n")
+    assert TrainConfig.resolve({}, str(base), pose).model.plate_base
+    with pytest.raises(UserError, match="plate_base needs background_plate"):
+        TrainConfig.resolve({}, str(base), FaceTask().model_defaults)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  no_such_key: 1\n")
+    with pytest.raises(UserError, match="no_such_key"):
+        TrainConfig.resolve({}, str(bad), pose)

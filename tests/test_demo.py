@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import click
+import yaml
 from click.testing import CliRunner
 
 from vid2vid.cli import cli
@@ -25,6 +26,8 @@ def test_demo_quick_runs_every_stage(tmp_path):
     page = (out / "report.html").read_text()
     assert "transfer vs true renders" in page and "<video" in page
     assert "demo done" in result.output
+    # One fixed camera: the pose task's defaults give the run its background plate.
+    assert yaml.safe_load((out / "run" / "config.yaml").read_text())["model"]["background_plate"]
     controlled = json.loads((out / "controlled.json").read_text())
     assert controlled["frames"] == 25 and 0 < controlled["psnr_db"] < 100
     assert 0 < controlled["ssim"] <= 1

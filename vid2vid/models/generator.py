@@ -287,10 +287,9 @@ class Generator(nn.Module):
         # Composition in fp32 under autocast too (the logits come from bf16 convs).
         fg = torch.sigmoid(level.fg_logit.float())
         h_fg = torch.tanh(level.fg_image_logit.float())
-        bg_logit = level.image_logit.float()
-        if plate is not None:   # 0.999: atanh stays finite on a saturated pixel
-            bg_logit = bg_logit + torch.atanh(plate.float().clamp(-0.999, 0.999))
-        h_bg = torch.tanh(bg_logit)
+        h_bg = torch.tanh(level.image_logit.float())
+        if plate is not None:   # linear in the plate (ModelConfig.plate_base says why)
+            h_bg = plate.float() + h_bg
         h = fg * h_fg + (1 - fg) * h_bg
         if past is None:
             return h, h, fg, None, None
