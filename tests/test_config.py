@@ -127,3 +127,19 @@ def test_the_task_sets_model_defaults_under_the_config_file_and_command_line(tmp
     bad.write_text("model:\n  no_such_key: 1\n")
     with pytest.raises(UserError, match="no_such_key"):
         TrainConfig.resolve({}, str(bad), pose)
+
+
+def test_the_perceptual_net_key_is_validated_and_old_runs_keep_vgg19(tmp_path):
+    from vid2vid.config import LossWeights, TrainConfig, saved_train_config
+
+    assert LossWeights().perceptual_net == "vgg19"       # today's loss unless asked
+    hed = tmp_path / "hed.yaml"
+    hed.write_text("loss: {perceptual_net: hed_vgg16}\n")
+    assert TrainConfig.resolve({}, str(hed)).loss.perceptual_net == "hed_vgg16"
+    with pytest.raises(UserError, match="perceptual_net must be one of vgg19, hed_vgg16"):
+        TrainConfig.from_dict({"loss": {"perceptual_net": "vgg16"}})
+    with pytest.raises(UserError, match="loss.perceptual_net must be 'vgg19' or 'hed_vgg16'"):
+        LossWeights(perceptual_net="hed")
+    old = TrainConfig(loss=LossWeights(perceptual_net="hed_vgg16")).to_dict()
+    del old["loss"]["perceptual_net"]                    # saved before the key existed
+    assert saved_train_config(old).loss.perceptual_net == "vgg19"

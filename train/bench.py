@@ -289,7 +289,7 @@ class TrainingStep:
                  variant: Variant):
         self.cfg, self.device, self.variant = cfg, device, variant
         self.memory_format = _memory_format(variant)
-        # "no VGG19 weights" (built.notes) is reported in the results, not printed.
+        # "no VGG weights" (built.notes) is reported in the results, not printed.
         built = build_networks(cfg, map_channels, levels, cfg.face_d, device,
                                self.memory_format)
         self.G, self.G_ema, self.vgg = built.G, built.G_ema, built.vgg
@@ -345,7 +345,7 @@ def measure_train(job: Job) -> dict:
     frames = job.batch * job.frames
     result = dict(steps_per_s=1 / sec, frames_per_s=frames / sec, iterations=n,
                   peak_memory_bytes=_memory_peak(device, baseline),
-                  reconstruction_loss="vgg19" if step.vgg is not None else "l1")
+                  reconstruction_loss=step.vgg.name if step.vgg is not None else "l1")
     if job.count_flops:   # after the peak is read, as for inference
         result["flops_per_frame"] = _count_flops(lambda: step(clip)) / frames
     return result

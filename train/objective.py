@@ -11,11 +11,12 @@ exactly what trains.
 
 Generator terms (weights in `TrainConfig.loss`): image GAN + feature
 matching, temporal GAN per frame skip, part-crop GAN (the face of a body,
-the mouth of a talking head: the task's `part_boxes`), VGG19 perceptual (L1
-without VGG weights), flow L1 against the ground-truth flow weighted by how
-well that flow explains the real frames, warp loss (real previous frame
-warped by the predicted flow vs the real frame), occlusion-mask loss, and
-the foreground mask against the person mask. Options closer to vid2vid,
+the mouth of a talking head: the task's `part_boxes`), VGG perceptual (VGG19,
+or HED's VGG16 with `loss.perceptual_net`; L1 without its weights), flow L1
+against the ground-truth flow weighted by how well that flow explains the
+real frames, warp loss (real previous frame warped by the predicted flow
+vs the real frame), occlusion-mask loss, and the foreground mask against
+the person mask. Options closer to vid2vid,
 off by default (`LossWeights` documents each): temporal consistency of the
 generated frames (`warp_gen`), the warp loss weighted by the gt flow's
 confidence, the image losses on the hallucinated image h (`h_*`, and D_img
@@ -70,7 +71,7 @@ class TrainingNetworks:
     opt_G: torch.optim.Adam
     opt_D: torch.optim.Adam
     vgg: losses.VGGPerceptualLoss | None
-    notes: list[str]                      # warnings while loading VGG19 (no weights: L1)
+    notes: list[str]                      # warnings while loading VGG (no weights: L1)
 
     def for_step(self, compile_: bool) -> Networks:
         """What `chunk_losses` runs: G (torch.compile'd when asked), the Ds and VGG."""
@@ -83,7 +84,8 @@ def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
                    device: torch.device, memory_format: torch.memory_format,
                    grow_to: int = 0) -> TrainingNetworks:
     """G with `levels` levels, the discriminators (D_face when `part`), G_ema, both Adams
-    and VGG19 (None without its weights), on `device`.
+    and the perceptual loss of `cfg.loss.perceptual_net` (None without its weights), on
+    `device`.
 
     Seeds torch with `cfg.seed` first, so every rank builds the same initial weights.
     `grow_to`: G grows to that many levels before anything moves (a resumed run: its
@@ -111,7 +113,7 @@ def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
     opt_D = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr_d, **adam)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        vgg = losses.VGGPerceptualLoss.pretrained()
+        vgg = losses.perceptual_loss(cfg.loss.perceptual_net)
     if vgg is not None:
         vgg.to(device)
     return TrainingNetworks(G, D_img, D_tmp, D_face, discriminators, G_ema, opt_G, opt_D, vgg,

