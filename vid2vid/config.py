@@ -412,6 +412,8 @@ class TrainConfig:
             # does: asked for, that is an error (__post_init__); by the task, just off.
             task_model.pop("background_plate", None)
             task_model.pop("plate_base", None)
+        if model_overrides.get("background_plate") is False:
+            task_model.pop("plate_base", None)   # the plate off takes what builds on it
         model.update(task_model)
         model.update(model_overrides)
         ModelConfig.from_dict(model)  # unknown keys and bad values fail here, named
