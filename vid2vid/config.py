@@ -65,6 +65,13 @@ class ModelConfig:
             plate is near black or white, e.g. dancer.avi's backdrop, whose red
             channel is within 5 % of 0 in 56 % of the pixels. Needs
             background_plate.
+        fg_prior: the foreground mask fg where a new generator starts, over
+            the whole frame (the base level's fg bias, logit(fg_prior)); 0.5
+            is an unbiased head. A person covers a small share of the frame,
+            and at 0.5 every background pixel starts as half h_fg: the demo's
+            ghosts and haloes at 190 steps, fg still 0.4 on average. Lower
+            shows h_bg (the plate) from the first step. Construction only: a
+            loaded or resumed run keeps its trained weights.
         face_ndf, face_layers: the face-crop PatchGAN.
         spectral_norm: spectral normalisation on every D convolution.
     """
@@ -87,6 +94,7 @@ class ModelConfig:
     gap_conditioned: bool = False
     background_plate: bool = False
     plate_base: bool = False
+    fg_prior: float = 0.5
     face_ndf: int = 32
     face_layers: int = 3
     spectral_norm: bool = True
@@ -116,6 +124,8 @@ class ModelConfig:
             raise UserError(
                 f"model config: compose must be 'inside' or 'after', got {self.compose!r}"
             )
+        if not 0.0 < self.fg_prior < 1.0:
+            raise UserError(f"model config: fg_prior must be in (0, 1), got {self.fg_prior}")
         if self.plate_base and not self.background_plate:
             raise UserError("model config: plate_base needs background_plate: true")
         skips = self.temporal_skips

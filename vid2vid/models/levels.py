@@ -12,6 +12,8 @@ frame (its docstring has the whole design).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -122,6 +124,9 @@ class BaseLevel(nn.Module):
             nn.init.zeros_(self.image_head.weight)
             nn.init.zeros_(self.image_head.bias)
         self.fg_head = conv(widths[0], 3 + 1)  # h_fg, fg mask
+        if cfg.fg_prior != 0.5:   # fg starts near fg_prior everywhere (ModelConfig says why)
+            with torch.no_grad():
+                self.fg_head.bias[3].fill_(math.log(cfg.fg_prior / (1 - cfg.fg_prior)))
         self.flow_head = conv(widths[0], 2 + 1)  # flow x, y, occlusion mask
         self.flow_scale = cfg.flow_multiplier
 
