@@ -225,3 +225,24 @@ def test_with_plate_base_a_new_generator_draws_the_plate_behind_the_person(monke
     torch.testing.assert_close(seen[-1][1], plate[None])
     with pytest.raises(UserError, match="plate_base needs background_plate"):
         ModelConfig(plate_base=True)
+
+
+def test_fg_prior_sets_where_a_new_generators_foreground_mask_starts():
+    """A person covers a small share of the frame: fg_prior 0.1 shows the background
+    (h_bg over the plate) from the first step; 0.5 keeps the unbiased head as it was."""
+    def start(prior: float) -> Generator:
+        torch.manual_seed(0)
+        cfg = ModelConfig.from_dict({**ModelConfig.preset("tiny").to_dict(), "fg_prior": prior})
+        return Generator(cfg, MAP_CHANNELS, levels=2).eval()
+
+    with torch.no_grad():
+        low = start(0.1)(_maps()).fg_mask
+        even = start(0.5)(_maps()).fg_mask
+    assert abs(float(low.mean()) - 0.1) < 0.05
+    assert abs(float(even.mean()) - 0.5) < 0.1
+    # 0.5 leaves the head's random bias alone: runs made before the key build as they did.
+    assert float(start(0.5).levels[0].fg_head.bias[3]) != 0.0
+    assert float(start(0.1).levels[0].fg_head.bias[3]) == pytest.approx(-2.1972, abs=1e-4)
+    for bad in (0.0, 1.0):
+        with pytest.raises(UserError, match="fg_prior must be in"):
+            ModelConfig(fg_prior=bad)
