@@ -71,6 +71,18 @@ def test_a_budgeted_run_records_its_steps_and_the_rng_is_untouched(figure, tmp_p
     assert load_checkpoint(run)["step"] == recorded["steps"]
 
 
+def test_a_budget_in_minutes_calibrates_a_body_run_with_its_background_plate(figure, tmp_path):
+    """The pose task's defaults give G the plate (and plate_base); the calibration's
+    networks need one too, or `vid2vid train --minutes` (and `vid2vid demo`) stop."""
+    result = CliRunner().invoke(cli, [
+        "train", "--data", str(figure), "--preset", "tiny", "--size", "64", "--frames", "2",
+        "--minutes", "0.1", "--workers", "0", "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert recorded["model"]["background_plate"] and recorded["model"]["plate_base"]
+    assert "budget 0.1 min ->" in result.output
+
+
 def test_resume_with_more_steps_extends_a_finished_run(figure, tmp_path):
     run = train(tiny(figure, steps=6), run_dir=tmp_path / "run", progress=False)
     cfg, ckpt = resolve_config({"steps": 10}, None, str(run))
