@@ -197,7 +197,7 @@ def test_plate_base_makes_h_bg_a_residual_over_the_plate():
     level = _hand_level(2)
     plate = torch.rand(1, 3, 4, 4) * 1.6 - 0.8
     _, h, *_ = Generator._compose(level, None, "after", plate)     # image mode
-    want = plate + torch.tanh(level.image_logit)
+    want = (plate + torch.tanh(level.image_logit)).clamp(-1, 1)
     right = (..., slice(2, None))                               # fg = 0: h = h_bg
     torch.testing.assert_close(h[right], want[right])
     level.image_logit = torch.zeros_like(level.image_logit)      # no residual: the plate
@@ -246,3 +246,15 @@ def test_fg_prior_sets_where_a_new_generators_foreground_mask_starts():
     for bad in (0.0, 1.0):
         with pytest.raises(UserError, match="fg_prior must be in"):
             ModelConfig(fg_prior=bad)
+
+
+def test_plate_base_keeps_the_image_in_range_and_its_gradient_alive():
+    from tests.test_generator import _hand_level
+
+    level = _hand_level(2)
+    level.image_logit = torch.full_like(level.image_logit, 3.0).requires_grad_(True)
+    plate = torch.full((1, 3, 4, 4), 0.9)
+    image, h, *_ = Generator._compose(level, None, "after", plate)
+    assert float(h.max()) <= 1.0 and float(image.min()) >= -1.0
+    (image - 0.5).abs().sum().backward()     # clamped pixels still learn to come down
+    assert float(level.image_logit.grad.abs().sum()) > 0

@@ -290,6 +290,9 @@ class Generator(nn.Module):
         h_bg = torch.tanh(level.image_logit.float())
         if plate is not None:   # linear in the plate (ModelConfig.plate_base says why)
             h_bg = plate.float() + h_bg
+            # Kept in [-1, 1] like every image (the next frame's input, the losses, D);
+            # straight-through, so a pixel past the edge is still pulled back.
+            h_bg = h_bg + (h_bg.clamp(-1, 1) - h_bg).detach()
         h = fg * h_fg + (1 - fg) * h_bg
         if past is None:
             return h, h, fg, None, None
