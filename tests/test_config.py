@@ -145,7 +145,7 @@ def test_the_perceptual_net_key_is_validated_and_old_runs_keep_vgg19(tmp_path):
     assert TrainConfig.resolve({}, str(hed)).loss.perceptual_net == "hed_vgg16"
     with pytest.raises(UserError, match="perceptual_net must be one of vgg19, hed_vgg16"):
         TrainConfig.from_dict({"loss": {"perceptual_net": "vgg16"}})
-    with pytest.raises(UserError, match="loss.perceptual_net must be 'vgg19' or 'hed_vgg16'"):
+    with pytest.raises(UserError, match="loss.perceptual_net must be one of vgg19, hed_vgg16, got"):
         LossWeights(perceptual_net="hed")
     old = TrainConfig(loss=LossWeights(perceptual_net="hed_vgg16")).to_dict()
     del old["loss"]["perceptual_net"]                    # saved before the key existed

@@ -448,8 +448,8 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
         import shutil
 
         shutil.rmtree(run)
-    # One fixed camera: the pose task's defaults give it the background plate
-    # (benchmarks/RESULTS.md, fourth and fifth ablations).
+    # One fixed camera: the pose task's defaults give it the background plate and
+    # h_bg over it (benchmarks/RESULTS.md, fourth to sixth ablations).
     ctx.invoke(train, data=(str(dataset),), progressive=True,
                preset=preset, size=size, frames=frames, steps=steps, minutes=minutes,
                run_dir=str(run), device=device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 from vid2vid.errors import UserError
 
@@ -296,9 +296,9 @@ class LossWeights:
         if self.temporal_window not in ("extended", "chunk"):
             raise UserError("train config: loss.temporal_window must be 'extended' or "
                             f"'chunk', got {self.temporal_window!r}")
-        if self.perceptual_net not in ("vgg19", "hed_vgg16"):
-            raise UserError("train config: loss.perceptual_net must be 'vgg19' or "
-                            f"'hed_vgg16', got {self.perceptual_net!r}")
+        if self.perceptual_net not in get_args(PerceptualNet):
+            raise UserError(f"train config: loss.perceptual_net must be one of "
+                            f"{', '.join(get_args(PerceptualNet))}, got {self.perceptual_net!r}")
 
 
 @dataclass(frozen=True)

