@@ -60,18 +60,12 @@ class ModelConfig:
         plate_base: the background image h_bg is a residual over the plate,
             h_bg = plate + tanh(logit) at every level (the base level's image
             head starts at zero), so G shows the still background from the
-            first step and learns what differs. Linear in the plate: a residual
-            inside a tanh (tanh(logit + atanh(plate))) barely learns where the
-            plate is near black or white, e.g. dancer.avi's backdrop, whose red
-            channel is within 5 % of 0 in 56 % of the pixels. Needs
-            background_plate.
-        fg_prior: the foreground mask fg where a new generator starts, over
-            the whole frame (the base level's fg bias, logit(fg_prior)); 0.5
-            is an unbiased head. A person covers a small share of the frame,
-            and at 0.5 every background pixel starts as half h_fg: the demo's
-            ghosts and haloes at 190 steps, fg still 0.4 on average. Lower
-            shows h_bg (the plate) from the first step. Construction only: a
-            loaded or resumed run keeps its trained weights.
+            first step and learns what differs. Linear: inside a tanh the
+            residual barely learns where the plate is near black or white.
+            Needs background_plate.
+        fg_prior: where a new generator's foreground mask starts, everywhere
+            (the base fg bias is logit(fg_prior); 0.5: unbiased). A person is a
+            small share of the frame; lower shows h_bg from the first step.
         face_ndf, face_layers: the face-crop PatchGAN.
         spectral_norm: spectral normalisation on every D convolution.
     """
