@@ -293,9 +293,6 @@ class TrainingStep:
         built = build_networks(cfg, map_channels, levels, cfg.face_d, device,
                                self.memory_format)
         self.G, self.G_ema, self.vgg = built.G, built.G_ema, built.vgg
-        if cfg.model.background_plate:   # the trainer sets the videos' plates; any costs the same
-            for net in (self.G, self.G_ema):
-                net.set_background(torch.zeros(1, 3, cfg.size, cfg.size))
         self.opt_G, self.opt_D = built.opt_G, built.opt_D
         self.nets = built.for_step(variant.compile)
         self.ema_updates = 0

@@ -54,6 +54,9 @@ def seconds_per_step(cfg: TrainConfig, map_channels: int, part: bool, size: int,
     try:
         step = TrainingStep(dataclasses.replace(cfg, face_d=cfg.face_d and part), map_channels,
                             levels + 1, device, FP32)
+        if cfg.model.background_plate:   # the trainer sets the videos' plates; any costs the same
+            for net in (step.G, step.G_ema):
+                net.set_background(torch.zeros(1, 3, size, width))
         clip = synthetic_clip(cfg.batch_size, frames, size, map_channels, device, width=width)
         step(clip)
         if device.type == "cuda":
