@@ -117,6 +117,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", type=Path)
     ap.add_argument("--minutes", type=float, default=5.0, help="training budget per model")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="training steps per model instead of minutes (the same on a loaded CPU)")
     ap.add_argument("--work", type=Path, default=Path("benchmarks/.dream_cache"))
     ap.add_argument("--png", type=Path, default=Path("benchmarks/dream_cpu.png"))
     ap.add_argument("--seed", type=int, default=0, help="training seed of both models")
@@ -138,7 +140,7 @@ def main() -> None:
     rows["motion graph (baseline a)"] = measures(motion_graph(train_f, train_valid, n), ctx)
     extra["motion graph seconds"] = time.time() - t0
 
-    steps = None
+    steps = args.steps
     for name, embedding in (("dream (aligned, B-spline)", "aligned"),
                             ("dream, sin/cos time (baseline b)", "sincos")):
         out = args.work / embedding / "motion.pt"
@@ -150,7 +152,7 @@ def main() -> None:
         G = load_motion_model(out).generator
         gen = G.sample(0, times)
         row = measures(gen, ctx)
-        row["train_seconds"], row["steps"] = result.seconds, result.steps
+        row["train_seconds"], row["steps"], row["kept"] = result.seconds, result.steps, result.kept
         a, b = G.sample(0, np.arange(int(60 * 25)) / 25.0), G.sample(0, np.arange(60 * 50) / 50.0)
         row["fps_25_50_px"] = float(np.abs(a - b[::2]).max() * ctx["frame"].torso)
         t50 = np.arange(n * 2) / (2 * fps)
@@ -180,6 +182,8 @@ def table(rows: dict) -> str:
             ("last_minute_speed", "last-minute speed / train", "{:.2f}"),
             ("fps_25_50_px", "25 vs 50 fps (max px)", "{:.2g}"),
             ("train_seconds", "training s", "{:.0f}"),
+            ("steps", "steps", "{:d}"),
+            ("kept", "kept snapshot", "{:d}"),
             ("poses_per_s", "poses/s", "{:,.0f}")]
     lines = ["| method | " + " | ".join(c[1] for c in cols) + " |",
              "|---|" + "---|" * len(cols)]

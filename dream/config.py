@@ -32,11 +32,13 @@ class MotionConfig:
     # -- training ------------------------------------------------------------------
     samples: int = 3                # sparse samples per clip seen by the sequence D
     max_span: float = 2.56          # seconds between a clip's first and last sample
+    window: int = 0                 # consecutive frames seen by the window D (0: no window D)
     batch: int = 128
     lr: float = 2e-4
     r1: float = 0.1                 # R1 penalty on real samples, both Ds
     pretrain: float = 0.15          # share of steps with the per-sample D only (StyleSV)
     max_time: float = 1200.0        # fake clips start anywhere in [0, max_time) s
+    select_every: int = 500         # steps between snapshot judgements (dream.selection); 0: last
     holdout: float = 0.2            # last share of each dataset left out (as vid2vid train)
     seed: int = 0
 
@@ -49,6 +51,8 @@ class MotionConfig:
              "time_embedding must be aligned or sincos"),
             (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
             (0.0 <= self.pretrain < 1.0, "pretrain must be in [0, 1)"),
+            (self.window == 0 or self.window >= 4, "window must be 0 (off) or >= 4 frames"),
+            (self.select_every >= 0, "select_every must be >= 0 (0: keep the last snapshot)"),
             (self.kernel % 2 == 1 and self.kernel >= 3, "kernel must be odd and >= 3"),
         ]
         for ok, message in checks:

@@ -1,6 +1,10 @@
 """The two discriminators: one on single poses, one on sparse samples with their time gaps.
 
 - `PoseD` (per sample, DIGAN's image D): is this one pose real?
+- `WindowD`: are these `window` consecutive poses one real motion? Dense where
+  GapD is sparse: it sees every frame's velocity, which 2-3 samples at random
+  gaps show only by chance (poses are cheap, so unlike video frames the dense
+  window costs little).
 - `GapD` (StyleGAN-V's holistic D, DIGAN's motion D): are these k poses, taken
   at these time gaps, one real motion? The gaps are encoded (log-spaced
   sin/cos plus log-gap, as StyleGAN-V's time-difference encoder), fed in with
@@ -69,3 +73,28 @@ class GapD(nn.Module):
         h = self.trunk(torch.cat([poses.flatten(1), diffs.flatten(1), g], -1))
         c = self.cond(g)
         return self.out(h)[:, 0] + (h * c).sum(-1) / math.sqrt(h.shape[-1])
+
+
+class WindowD(nn.Module):
+    """D on consecutive poses. Shape: poses `[B, W, pose_dim]` at one frame rate -> logits `[B]`.
+
+    Positions and frame-to-frame differences go through a small conv1d over time, then a
+    linear head on all its steps.
+    """
+
+    def __init__(self, pose_dim: int, window: int, hidden: int):
+        super().__init__()
+        self.window = window
+        self.conv = nn.Sequential(
+            nn.Conv1d(2 * pose_dim, hidden, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv1d(hidden, hidden, 3, padding=1, stride=2), nn.LeakyReLU(0.2),
+            nn.Conv1d(hidden, hidden // 2, 3, padding=1, stride=2), nn.LeakyReLU(0.2),
+        )
+        self.out = nn.Linear(hidden // 2 * ((window + 3) // 4), 1)
+
+    def forward(self, poses: Tensor) -> Tensor:
+        if poses.ndim != 3 or poses.shape[1] != self.window:
+            raise ValueError(f"WindowD wants poses [B, {self.window}, D], got {tuple(poses.shape)}")
+        diffs = torch.cat([torch.zeros_like(poses[:, :1]), poses[:, 1:] - poses[:, :-1]], 1)
+        h = self.conv(torch.cat([poses, diffs * self.window], -1).transpose(1, 2))
+        return self.out(h.flatten(1))[:, 0]

@@ -5,8 +5,11 @@ within `max_span` seconds; the fake clip is drawn at the same time gaps,
 starting anywhere in [0, max_time) so every t is trained. Two discriminators
 (dream.discriminators): per pose, and on the clip with its gaps. The first
 `pretrain` share of the steps uses the per-pose D alone (StyleSV: the image
-part first). Non-saturating logistic loss, R1 on real samples, G_ema saved.
-The loop reads top to bottom in `train_motion`.
+part first). Non-saturating logistic loss, R1 on real samples. With `window`,
+a third D sees dense windows of consecutive frames (off: it measured worse on
+held-out motion, RESULTS.md). Every `select_every` steps G_ema is judged
+against the training motion (dream.selection) and the best snapshot is saved,
+not the last. The loop reads top to bottom in `train_motion`.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import torch.nn.functional as F
 
 from dream.checkpoint import save_motion
 from dream.config import MotionConfig
-from dream.discriminators import GapD, PoseD
+from dream.discriminators import GapD, PoseD, WindowD
 from dream.model import MotionGenerator
 from dream.motion_data import MotionSequence, load_motions
+from dream.selection import SnapshotJudge
 from vid2vid.cpu_share import CpuShare
 from vid2vid.errors import UserError
 
@@ -38,11 +42,16 @@ class TrainResult:
     steps: int
     seconds: float
     frames: int          # training frames, all datasets
+    kept: int            # the step whose G_ema snapshot was saved (dream.selection)
+    frechet: float       # its Fréchet distance to the training windows (inf: not judged)
 
     def line(self) -> str:
+        kept = "" if self.kept == self.steps else (
+            f"; kept step {self.kept}'s snapshot, the closest to the training motion "
+            f"(Fréchet {self.frechet:.1f})")
         return (f"{self.path}: motion model trained for {self.steps} steps on {self.frames} "
                 f"frames in {self.seconds:.0f} s ({self.steps / max(self.seconds, 1e-9):.1f} "
-                f"steps/s)")
+                f"steps/s){kept}")
 
 
 class ClipSampler:
@@ -62,10 +71,15 @@ class ClipSampler:
                 s = m.clip_starts(span)
                 if len(s):
                     self.starts[i, span] = s
-        if not self.starts:
-            raise UserError(f"no run of {cfg.samples} consecutive frames with a person in "
-                            f"{', '.join(str(m.root) for m in motions)}; dream needs a dancer "
-                            "seen for longer")
+        if cfg.window:
+            for i, m in enumerate(motions):
+                s = m.clip_starts(cfg.window - 1)
+                if len(s):
+                    self.starts[i, "window"] = s
+        if not self.starts or (cfg.window and not any(k[1] == "window" for k in self.starts)):
+            raise UserError(f"no run of {max(cfg.samples, cfg.window)} consecutive frames with "
+                            f"a person in {', '.join(str(m.root) for m in motions)}; dream "
+                            "needs a dancer seen for longer")
 
     def __call__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """(poses `[B, k, D]`, gaps `[B, k-1]` seconds)."""
@@ -86,6 +100,20 @@ class ClipSampler:
             idx = np.concatenate([[0], inner, [span]]) + start
             poses[b] = m.features[idx]
             gaps[b] = np.diff(idx) / m.frame.fps
+        return poses, gaps
+
+    def windows(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Dense real windows: (poses `[B, window, D]`, gaps `[B, window-1]` seconds)."""
+        W = self.cfg.window
+        poses = np.zeros((batch, W, self.cfg.pose_dim), np.float32)
+        gaps = np.zeros((batch, W - 1), np.float64)
+        keys = [k for k in self.starts if k[1] == "window"]
+        weights = self.weights[[i for i, _ in keys]]
+        for b, j in enumerate(self.rng.choice(len(keys), batch, p=weights / weights.sum())):
+            m = self.motions[keys[j][0]]
+            start = self.rng.choice(self.starts[keys[j]])
+            poses[b] = m.features[start:start + W]
+            gaps[b] = 1.0 / m.frame.fps
         return poses, gaps
 
 
@@ -129,7 +157,9 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     D_gap = GapD(cfg.pose_dim, cfg.samples, cfg.hidden, cfg.max_span).to(device)
     betas = (0.0, 0.99)
     opt_G = torch.optim.Adam(G.parameters(), cfg.lr, betas=betas)
-    opt_D = torch.optim.Adam([*D_pose.parameters(), *D_gap.parameters()], cfg.lr, betas=betas)
+    D_window = WindowD(cfg.pose_dim, cfg.window, cfg.hidden).to(device) if cfg.window else None
+    opt_D = torch.optim.Adam([*D_pose.parameters(), *D_gap.parameters(),
+                              *(D_window.parameters() if D_window else [])], cfg.lr, betas=betas)
 
     def step(i: int, total: int, with_gaps: bool | None = None) -> None:
         if with_gaps is None:
@@ -147,6 +177,15 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
             gap_real = D_gap(real, gaps)
             loss_D = loss_D + F.softplus(-gap_real).mean() + F.softplus(D_gap(fake, gaps)).mean()
             penalty = penalty + r1_penalty(gap_real, real)
+        if with_gaps and D_window is not None:
+            win_np, win_gaps_np = sampler.windows(cfg.batch)
+            win_real = torch.from_numpy(win_np).to(device).requires_grad_(True)
+            win_gaps = torch.from_numpy(win_gaps_np).to(device).float()
+            with torch.no_grad():
+                win_fake = fake_clips(G, win_gaps, rng)
+            win_logit = D_window(win_real)
+            loss_D = loss_D + F.softplus(-win_logit).mean() + F.softplus(D_window(win_fake)).mean()
+            penalty = penalty + r1_penalty(win_logit, win_real)
         opt_D.zero_grad(set_to_none=True)
         (loss_D + cfg.r1 / 2 * penalty).backward()
         opt_D.step()
@@ -155,6 +194,8 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
         loss_G = F.softplus(-D_pose(fake.flatten(0, 1))).mean()
         if with_gaps:
             loss_G = loss_G + F.softplus(-D_gap(fake, gaps)).mean()
+        if with_gaps and D_window is not None:
+            loss_G = loss_G + F.softplus(-D_window(fake_clips(G, win_gaps, rng))).mean()
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         opt_G.step()
@@ -164,6 +205,8 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
 
     total = steps
     done = 0
+    judge = SnapshotJudge(motions) if cfg.select_every else None
+    best: tuple = (float("inf"), 0, None)
     # fewer threads while other vid2vid jobs run (vid2vid/cpu_share.py)
     with CpuShare(device) as share:
         if total is None:
@@ -182,7 +225,17 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
                 share.poll()
                 step(i, total)
                 bar.update(1)
+                if cfg.select_every and ((i + 1) % cfg.select_every == 0 or i + 1 == total) \
+                        and i + 1 >= cfg.pretrain * total:
+                    score = judge(G_ema)
+                    if score < best[0]:
+                        best = (score, i + 1, copy.deepcopy(G_ema.state_dict()))
+    kept = total
+    if best[2] is not None:
+        G_ema.load_state_dict(best[2])
+        kept = best[1]
     seconds = time.time() - t0
     path = save_motion(out, G_ema, [str(m.root) for m in motions], [m.frame for m in motions],
                        total, seconds)
-    return TrainResult(path, total, seconds, int(sum(m.valid.sum() for m in motions)))
+    return TrainResult(path, total, seconds, int(sum(m.valid.sum() for m in motions)), kept,
+                       best[0])
