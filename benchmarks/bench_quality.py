@@ -15,11 +15,11 @@ command line and the files it writes, nothing from inside train or infer:
    (../shared/data/face/talk.mp4 --task face); labels: `cityscapes`
    (`preprocess --from-vid2vid ../shared/data/cityscapes`, four sequences
    trained together);
-2. `vid2vid train --config FILE`: the small preset, 128 px, 4-frame clips,
-   progressive, for `--steps` (or `--minutes` where `vid2vid train` has it),
-   with checkpoints every twelfth of the expected time and none pruned, plus
-   the `--set` overrides (dotted keys such as `model.compose=after` become
-   nested YAML);
+2. `vid2vid train --config FILE`: the small preset, 128 px, progressive, with
+   8-frame clips at the last stage for pose (4 for face and labels), for
+   `--steps` (or `--minutes` where `vid2vid train` has it), with checkpoints
+   every twelfth of the expected time and none pruned, plus the `--set`
+   overrides (dotted keys such as `model.compose=after` become nested YAML);
 3. `vid2vid evaluate` of the checkpoints nearest a quarter, a half and all of
    the steps (training saves checkpoints by time, not step, so the quarter and
    half rows show the steps they really had); the checkpoints in between are
@@ -30,7 +30,8 @@ command line and the files it writes, nothing from inside train or infer:
 
 Default steps, about 20 minutes on a quiet 2-core CPU for small at 128 px,
 4-frame clips, progressive (RESULTS.md: the face run took 0.38 s a step, the
-demo 0.30, the Cityscapes run 0.64): pose 3500, face 3000, labels 1800.
+demo 0.30, the Cityscapes run 0.64; pose's 8-frame last stage adds about a
+fifth): pose 3500, face 3000, labels 1800.
 `--half` trains half of that (ablation rows); `--final-only` evaluates the
 last checkpoint alone. `--quick` proves the pipeline in a few minutes: tiny
 preset, 64 px, 2-frame clips, 8 steps, short videos (the first 60 frames of a
@@ -60,8 +61,13 @@ RESULTS = HERE / "RESULTS.md"
 
 DATASETS = {"pose": ("dancer", "synthetic"), "face": ("talk",), "labels": ("cityscapes",)}
 STEPS = {"pose": 3500, "face": 3000, "labels": 1800}
-SECONDS_PER_STEP = {"pose": 0.30, "face": 0.38, "labels": 0.64}   # measured, RESULTS.md
-TRAIN = {"preset": "small", "size": 128, "frames": 4, "progressive": True}
+# measured with 4-frame clips (RESULTS.md); pose's 8-frame last stage (a fifth of the
+# steps) costs about twice as much a step: 0.36 is that estimate
+SECONDS_PER_STEP = {"pose": 0.36, "face": 0.38, "labels": 0.64}
+TRAIN = {"preset": "small", "size": 128, "progressive": True}
+# Clip length at the last stage: 8 measured better than 4 on dancer.avi (RESULTS.md, tenth
+# ablation: SSIM 0.903 vs 0.876, pose found 92 vs 86 %); face and labels are not measured yet.
+FRAMES = {"pose": 8, "face": 4, "labels": 4}
 QUICK_TRAIN = {"preset": "tiny", "size": 64, "frames": 2, "progressive": True}
 QUICK_STEPS = 8
 QUICK_FRAMES = 60              # of a real video
@@ -319,7 +325,8 @@ def main() -> None:
     if not ignore.exists():
         ignore.write_text("*\n")
     results = None if args.no_results else args.results or (None if args.quick else RESULTS)
-    config = merged(QUICK_TRAIN if args.quick else TRAIN, overrides(args.sets))
+    config = merged(QUICK_TRAIN if args.quick else {**TRAIN, "frames": FRAMES[args.task]},
+                    overrides(args.sets))
     label = " ".join(args.sets) or "defaults"
     if args.quick:
         label = "quick " + label
