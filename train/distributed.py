@@ -106,6 +106,12 @@ def mean_over_ranks(values: dict[str, float], world: World) -> dict[str, float]:
             for k in keys}
 
 
-def shutdown(world: World) -> None:
+def shutdown(world: World, finished: bool = True) -> None:
+    """Leaves the process group. A finished run first waits for every rank: a rank that
+    tears gloo down while a peer still uses its connection (rank 0 saving the last
+    checkpoint) aborts it ("terminate called without an active exception"). A failed
+    run does not wait: its peers may never arrive."""
     if world.size > 1 and dist.is_initialized():
+        if finished:
+            dist.barrier(group=world.cpu_group)
         dist.destroy_process_group()

@@ -175,9 +175,12 @@ def train(cfg: TrainConfig, run_dir: Path | None = None, resume: Path | None = N
     """
     world = init_world(cfg.device)
     try:
-        return _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_minutes)
-    finally:
-        shutdown(world)
+        out = _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_minutes)
+    except BaseException:
+        shutdown(world, finished=False)
+        raise
+    shutdown(world)
+    return out
 
 
 def _budgeted(cfg: TrainConfig, stages: list[Stage], minutes: float, task, width: int,
