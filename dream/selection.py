@@ -15,7 +15,7 @@ from dream.motion_data import MotionSequence
 from dream.motion_metrics import PCA, frechet, window_features
 
 PCA_DIMS = 24           # as benchmarks/bench_dream.py's table
-STRETCHES = 8          # stretches of motion per judgement, spread over [0, max_time)
+STRETCHES = 8           # stretches of motion per judgement, spread over [0, max_time)
 SECONDS = 15.0          # each
 SEED = 0
 

@@ -71,12 +71,13 @@ class ClipSampler:
                 s = m.clip_starts(span)
                 if len(s):
                     self.starts[i, span] = s
+        self.window_starts = {}         # dataset -> starts of `window` valid frames in a row
         if cfg.window:
             for i, m in enumerate(motions):
                 s = m.clip_starts(cfg.window - 1)
                 if len(s):
-                    self.starts[i, "window"] = s
-        if not self.starts or (cfg.window and not any(k[1] == "window" for k in self.starts)):
+                    self.window_starts[i] = s
+        if not self.starts or (cfg.window and not self.window_starts):
             raise UserError(f"no run of {max(cfg.samples, cfg.window)} consecutive frames with "
                             f"a person in {', '.join(str(m.root) for m in motions)}; dream "
                             "needs a dancer seen for longer")
@@ -107,11 +108,11 @@ class ClipSampler:
         W = self.cfg.window
         poses = np.zeros((batch, W, self.cfg.pose_dim), np.float32)
         gaps = np.zeros((batch, W - 1), np.float64)
-        keys = [k for k in self.starts if k[1] == "window"]
-        weights = self.weights[[i for i, _ in keys]]
-        for b, j in enumerate(self.rng.choice(len(keys), batch, p=weights / weights.sum())):
-            m = self.motions[keys[j][0]]
-            start = self.rng.choice(self.starts[keys[j]])
+        which = list(self.window_starts)
+        weights = self.weights[which]
+        for b, j in enumerate(self.rng.choice(which, batch, p=weights / weights.sum())):
+            m = self.motions[j]
+            start = self.rng.choice(self.window_starts[j])
             poses[b] = m.features[start:start + W]
             gaps[b] = 1.0 / m.frame.fps
         return poses, gaps
