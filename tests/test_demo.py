@@ -33,6 +33,17 @@ def test_demo_quick_runs_every_stage(tmp_path):
     assert 0 < controlled["ssim"] <= 1
 
 
+def test_the_cpu_demo_config_is_a_valid_training_config(tmp_path):
+    from vid2vid.cli import DEMO_CPU_TRAIN
+    from vid2vid.config import TrainConfig
+
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(DEMO_CPU_TRAIN))
+    cfg = TrainConfig.resolve({"preset": "small"}, str(path))
+    defaults = TrainConfig()
+    assert (cfg.lr_g, cfg.lr_d) == (2 * defaults.lr_g, 2 * defaults.lr_d)
+
+
 def readme_command_lines() -> list[str]:
     """`vid2vid ...` commands inside the README's code blocks and indented examples
     (a line chaining several with && gives each)."""
