@@ -111,6 +111,9 @@ def test_sigterm_finishes_the_step_and_a_second_signal_stops_at_once(figure, tmp
             return real_losses(*args)
         return chunk_losses
 
+    # What the run must put back: Python's handler, or SIG_IGN where a shell started
+    # the tests in the background.
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(trainer, "chunk_losses", signalled([signal.SIGTERM]))
     with pytest.raises(SystemExit):
         train(tiny(figure, steps=6), run_dir=tmp_path / "once", progress=False)
@@ -122,7 +125,7 @@ def test_sigterm_finishes_the_step_and_a_second_signal_stops_at_once(figure, tmp
         train(tiny(figure, steps=6), run_dir=tmp_path / "twice", progress=False)
     assert stop.value.code == 130
     assert latest_checkpoint(tmp_path / "twice") is None
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handlers restored
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 def test_a_non_finite_gradient_with_a_finite_loss_is_caught():
