@@ -122,6 +122,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("benchmarks/.dream_cache"))
     ap.add_argument("--png", type=Path, default=Path("benchmarks/dream_cpu.png"))
     ap.add_argument("--seed", type=int, default=0, help="training seed of both models")
+    ap.add_argument("--temperature", type=float, default=1.0,
+                    help="motion noise scale when sampling both models (vid2vid dream's)")
     args = ap.parse_args()
     torch.manual_seed(0)
     ctx, train_f, train_valid, held, held_valid = context(args.dataset)
@@ -150,7 +152,7 @@ def main() -> None:
                               minutes=None if steps else args.minutes, progress=False)
         steps = result.steps
         G = load_motion_model(out).generator
-        gen = G.sample(0, times)
+        gen = G.sample(0, times, args.temperature)
         row = measures(gen, ctx)
         row["train_seconds"], row["steps"], row["kept"] = result.seconds, result.steps, result.kept
         a, b = G.sample(0, np.arange(int(60 * 25)) / 25.0), G.sample(0, np.arange(60 * 50) / 50.0)

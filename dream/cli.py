@@ -19,6 +19,8 @@ import click
               help="Frame rate of the dream [the run's dataset's]; any rate, same motion.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Which dream (the same seed is the same motion at every frame rate).")
+@click.option("--temperature", type=click.FloatRange(0.1, 5.0), default=1.0, show_default=True,
+              help="Motion noise scale: above 1, livelier motion, farther from the training's.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="The mp4 to write [dream_<run>_seed<seed>.mp4]; the poses go to "
                    "<out>_pose/.")
@@ -38,8 +40,8 @@ import click
               help="--train: last share of each dataset left out (as vid2vid train).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
-def dream(paths, train_, seconds, fps, seed, out, compare, motion_path, poses_only, steps,
-          minutes, run_dir, holdout, device) -> None:
+def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_path,
+          poses_only, steps, minutes, run_dir, holdout, device) -> None:
     """New motion for a trained person: as long as you like, at any frame rate.
 
     \b
@@ -82,5 +84,6 @@ def dream(paths, train_, seconds, fps, seed, out, compare, motion_path, poses_on
         raise UserError("dream takes one RUN (a vid2vid train run), e.g. vid2vid dream "
                         "runs/dancer-<date>; or --train DATASET... to train the motion model")
     result = run_dream(paths[0], seconds=seconds, fps=fps, seed=seed, out=out, compare=compare,
-                       motion=motion_path, device=device, render=not poses_only)
+                       motion=motion_path, device=device, render=not poses_only,
+                       temperature=temperature)
     click.echo(result.line())

@@ -95,10 +95,10 @@ def person_frame(dataset: Path, model: MotionModel) -> PoseFrame:
     return measure_frame(body, found, tuple(meta["size"]), float(meta["fps"]))
 
 
-def dream_keypoints(model: MotionModel, frame: PoseFrame, seed: int, frames: int, fps: float
-                    ) -> np.ndarray:
+def dream_keypoints(model: MotionModel, frame: PoseFrame, seed: int, frames: int, fps: float,
+                    temperature: float = 1.0) -> np.ndarray:
     """`[frames, 137, 3]` keypoints (body dreamed, face and hands missing) at k / fps seconds."""
-    features = model.generator.sample(seed, np.arange(frames) / fps)
+    features = model.generator.sample(seed, np.arange(frames) / fps, temperature)
     out = np.zeros((frames, N_KEYPOINTS, 3), np.float32)
     out[:, :25] = frame.to_keypoints(features)
     return out
@@ -120,7 +120,7 @@ def write_pose_folder(folder: Path, keypoints: np.ndarray, fps: float, size: tup
 def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed: int = 0,
           out: str | Path | None = None, compare: bool = False, motion: str | None = None,
           device: str = "auto", render: bool = True, runs_root: Path = Path("runs"),
-          progress: bool = True) -> DreamResult:
+          progress: bool = True, temperature: float = 1.0) -> DreamResult:
     """Dreams `seconds` of motion for RUN's person; writes OUT_pose/ and (render) OUT.mp4."""
     t0 = time.time()
     run = Path(run)
@@ -131,6 +131,8 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
         run = run.parent          # a checkpoint file: its run
     if seconds <= 0:
         raise UserError(f"--seconds must be > 0, got {seconds}")
+    if temperature <= 0:
+        raise UserError(f"--temperature must be > 0, got {temperature}")
     dataset = run_dataset(run)
     # Sampling is tiny (MLPs over keypoints): the CPU does it at 1e5 poses/s.
     model = load_motion_model(find_motion(run, dataset, motion, runs_root), torch.device("cpu"))
@@ -139,11 +141,11 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
     n = max(1, int(round(seconds * fps)))
     out = Path(out) if out is not None else Path(f"dream_{run.name}_seed{seed}.mp4")
     ts = time.time()
-    keypoints = dream_keypoints(model, frame, seed, n, fps)
+    keypoints = dream_keypoints(model, frame, seed, n, fps, temperature)
     sample_seconds = time.time() - ts
     poses = write_pose_folder(out.with_name(f"{out.stem}_pose"), keypoints, fps, frame.size,
                               made_by="vid2vid dream", run=str(run), seed=seed,
-                              motion=str(model.path))
+                              temperature=temperature, motion=str(model.path))
     video = compare_path = None
     if render:
         options = TransferOptions(checkpoint=str(run), compare=compare, normalize=False,

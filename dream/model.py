@@ -87,11 +87,15 @@ class MotionGenerator(nn.Module):
         return first, last - first + 1 + 2 * self.cfg.margin
 
     @torch.no_grad()
-    def sample(self, seed: int, times: np.ndarray) -> np.ndarray:
+    def sample(self, seed: int, times: np.ndarray, temperature: float = 1.0) -> np.ndarray:
         """The poses of sequence `seed` at `times` (seconds, any order): `[T, pose_dim]` float32.
 
         Deterministic: the same (seed, t) gives the same pose whatever else is asked for.
+        `temperature` scales the motion noise: above 1, livelier and farther from the
+        training motion than the GAN's own (RESULTS.md, "Dream": noise temperature).
         """
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         times = np.asarray(times, np.float64)
         if times.ndim != 1 or (times < 0).any():
             raise ValueError("times must be a 1-D array of seconds >= 0")
@@ -101,7 +105,8 @@ class MotionGenerator(nn.Module):
         for s in range(0, len(times), SAMPLE_CHUNK):
             t = times[s:s + SAMPLE_CHUNK]
             first, count = self.window(float(t.min()), float(t.max()))
-            noise = seeded_noise(seed, first - self.cfg.margin, count, self.cfg.noise_dim)
+            noise = seeded_noise(seed, first - self.cfg.margin, count,
+                                 self.cfg.noise_dim) * temperature
             poses = self(content, noise[None].to(device),
                          torch.tensor([first], device=device),
                          torch.from_numpy(t)[None].to(device))

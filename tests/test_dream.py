@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from dream.checkpoint import load_motion_model
 from dream.command import dream_keypoints, write_pose_folder
@@ -58,6 +59,17 @@ def test_sampling_shapes_and_any_t_in_any_pieces():
     np.testing.assert_allclose(G.sample(3, late), G.sample(3, np.arange(3599.0, 3601, 0.04))[25:27],
                                atol=1e-5)
     assert np.abs(G.sample(4, t) - whole).max() > 1e-2     # another seed, another dream
+
+
+def test_temperature_scales_the_motion_noise():
+    G = moving()
+    t = np.arange(0, 10, 1 / 25)
+    np.testing.assert_array_equal(G.sample(3, t, 1.0), G.sample(3, t))
+    hot = G.sample(3, t, 2.0)
+    np.testing.assert_array_equal(hot, G.sample(3, t, 2.0))   # still one dream per seed
+    assert np.abs(hot - G.sample(3, t)).max() > 1e-2
+    with pytest.raises(ValueError, match="temperature"):
+        G.sample(3, t, 0.0)
 
 
 def test_25_and_50_fps_agree_at_shared_instants():
@@ -266,6 +278,12 @@ def test_train_then_dream_end_to_end(world):
     code, text = run_cli(["transfer", root / "out" / "d_pose", world["figure"], "--checkpoint",
                           world["run"], "--no-normalize", "-o", root / "out" / "t.mp4"], root)
     assert code == 0 and "10 frames at 10 fps" in text, text
+    # --temperature reaches the sampler (its effect: the test above) and clip.yaml.
+    code, text = run_cli(["dream", world["run"], "--seconds", "1", "--fps", "10", "--seed", "3",
+                          "--temperature", "2", "-o", root / "out" / "h.mp4", "--poses-only"],
+                         root)
+    assert code == 0, text
+    assert yaml.safe_load((root / "out" / "h_pose" / "clip.yaml").read_text())["temperature"] == 2
     # --poses-only at 20 fps: the same seed's poses at the shared instants.
     code, text = run_cli(["dream", world["run"], "--seconds", "1", "--fps", "20", "--seed", "3",
                           "-o", root / "out" / "e.mp4", "--poses-only"], root)
