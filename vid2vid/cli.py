@@ -452,10 +452,10 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     run = out / "run"
     if run.exists():
         shutil.rmtree(run)
-    config_file = None   # the pose task's defaults give the fixed camera its plate
+    # The pose task's defaults give the fixed camera its plate; in a CPU demo's few hundred
+    # steps, twice vid2vid's learning rates draw a sharper figure (RESULTS.md, "vid2vid demo").
+    config_file = None
     if not (quick or cuda):
-        # A few hundred steps: twice vid2vid's learning rates draw a sharper figure in
-        # them (RESULTS.md, "vid2vid demo": 23.79 -> 24.26 dB, SSIM 0.739 -> 0.802).
         config_file = out / "train.yaml"
         config_file.write_text(yaml.safe_dump(DEMO_CPU_TRAIN))
     ctx.invoke(train, data=(str(dataset),), progressive=True,
