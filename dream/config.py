@@ -33,6 +33,8 @@ class MotionConfig:
     samples: int = 3                # sparse samples per clip seen by the sequence D
     max_span: float = 2.56          # seconds between a clip's first and last sample
     window: int = 0                 # consecutive frames seen by the window D (0: no window D)
+    mbstd: int = 0                  # group size of the Ds' minibatch std feature (0: none)
+    mirror: float = 0.0             # chance that D sees a clip mirrored, real and fake alike
     batch: int = 128
     lr: float = 2e-4
     r1: float = 0.1                 # R1 penalty on real samples, both Ds
@@ -52,6 +54,8 @@ class MotionConfig:
             (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
             (0.0 <= self.pretrain < 1.0, "pretrain must be in [0, 1)"),
             (self.window == 0 or self.window >= 4, "window must be 0 (off) or >= 4 frames"),
+            (0.0 <= self.mirror < 1.0, "mirror must be in [0, 1)"),
+            (self.mbstd == 0 or self.mbstd >= 2, "mbstd must be 0 (off) or a group of >= 2"),
             (self.select_every >= 0, "select_every must be >= 0 (0: keep the last snapshot)"),
             (self.kernel % 2 == 1 and self.kernel >= 3, "kernel must be odd and >= 3"),
         ]

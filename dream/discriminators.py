@@ -10,6 +10,11 @@
   sin/cos plus log-gap, as StyleGAN-V's time-difference encoder), fed in with
   the poses (DIGAN puts the gap in the input) and projected onto the features
   (StyleGAN-V's released head: logit += <h, c(gaps)> / sqrt(d)).
+
+With `mbstd` > 0, PoseD and GapD append one feature before their last layers:
+the spread of their features across a group of that many samples
+(StyleGAN's minibatch standard deviation). A D that sees the spread can
+punish a G whose motion varies less than the real motion does.
 """
 
 from __future__ import annotations
@@ -34,15 +39,32 @@ def encode_gaps(gaps: Tensor, max_gap: float) -> Tensor:
     return feats.flatten(1)
 
 
+def minibatch_std(h: Tensor, group: int) -> Tensor:
+    """`[N, C]` -> `[N, C + 1]`: each sample gets the mean std of the features in its group.
+
+    Groups are strided (samples i, i + N/g, ...), so a group spans different clips.
+    """
+    if group <= 0:
+        return h
+    g = min(group, h.shape[0])
+    while h.shape[0] % g:
+        g -= 1
+    y = h.reshape(g, -1, h.shape[1])
+    spread = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(1)        # [N / g]
+    return torch.cat([h, spread.repeat(g)[:, None]], 1)
+
+
 class PoseD(nn.Module):
     """Per-sample D. Shape: poses `[N, pose_dim]` -> logits `[N]`."""
 
-    def __init__(self, pose_dim: int, hidden: int):
+    def __init__(self, pose_dim: int, hidden: int, mbstd: int = 0):
         super().__init__()
-        self.net = mlp([pose_dim, hidden, hidden, hidden, 1])
+        self.mbstd = mbstd
+        self.trunk = mlp([pose_dim, hidden, hidden], last_act=True)
+        self.head = mlp([hidden + (mbstd > 0), hidden, 1])
 
     def forward(self, poses: Tensor) -> Tensor:
-        return self.net(poses)[:, 0]
+        return self.head(minibatch_std(self.trunk(poses), self.mbstd))[:, 0]
 
 
 class GapD(nn.Module):
@@ -53,12 +75,14 @@ class GapD(nn.Module):
     differences and the encoded gaps; the projection head sees the gaps again.
     """
 
-    def __init__(self, pose_dim: int, samples: int, hidden: int, max_gap: float):
+    def __init__(self, pose_dim: int, samples: int, hidden: int, max_gap: float,
+                 mbstd: int = 0):
         super().__init__()
-        self.samples, self.max_gap = samples, max_gap
+        self.samples, self.max_gap, self.mbstd = samples, max_gap, mbstd
         gap_dim = (samples - 1) * (2 * GAP_FREQUENCIES + 1)
         self.trunk = mlp([samples * pose_dim + (samples - 1) * pose_dim + gap_dim,
-                          hidden, hidden, hidden], last_act=True)
+                          hidden, hidden], last_act=True)
+        self.last = nn.Sequential(nn.Linear(hidden + (mbstd > 0), hidden), nn.LeakyReLU(0.2))
         self.out = nn.Linear(hidden, 1)
         self.cond = mlp([gap_dim, hidden, hidden])
 
@@ -71,6 +95,7 @@ class GapD(nn.Module):
         g = encode_gaps(gaps, self.max_gap)
         diffs = poses[:, 1:] - poses[:, :-1]
         h = self.trunk(torch.cat([poses.flatten(1), diffs.flatten(1), g], -1))
+        h = self.last(minibatch_std(h, self.mbstd))
         c = self.cond(g)
         return self.out(h)[:, 0] + (h * c).sum(-1) / math.sqrt(h.shape[-1])
 

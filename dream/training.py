@@ -9,7 +9,8 @@ part first). Non-saturating logistic loss, R1 on real samples. With `window`,
 a third D sees dense windows of consecutive frames (off: it measured worse on
 held-out motion, RESULTS.md). Every `select_every` steps G_ema is judged
 against the training motion (dream.selection) and the best snapshot is saved,
-not the last. The loop reads top to bottom in `train_motion`.
+not the last. With `mirror`, the Ds see clips mirrored at random (dream.augment).
+The loop reads top to bottom in `train_motion`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dream.augment import random_mirror
 from dream.checkpoint import save_motion
 from dream.config import MotionConfig
 from dream.discriminators import GapD, PoseD, WindowD
@@ -154,13 +156,16 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     all_frames = np.concatenate([m.features[m.valid] for m in motions])
     G = MotionGenerator(cfg, all_frames).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    D_pose = PoseD(cfg.pose_dim, cfg.hidden).to(device)
-    D_gap = GapD(cfg.pose_dim, cfg.samples, cfg.hidden, cfg.max_span).to(device)
+    D_pose = PoseD(cfg.pose_dim, cfg.hidden, cfg.mbstd).to(device)
+    D_gap = GapD(cfg.pose_dim, cfg.samples, cfg.hidden, cfg.max_span, cfg.mbstd).to(device)
     betas = (0.0, 0.99)
     opt_G = torch.optim.Adam(G.parameters(), cfg.lr, betas=betas)
     D_window = WindowD(cfg.pose_dim, cfg.window, cfg.hidden).to(device) if cfg.window else None
     opt_D = torch.optim.Adam([*D_pose.parameters(), *D_gap.parameters(),
                               *(D_window.parameters() if D_window else [])], cfg.lr, betas=betas)
+
+    def see(clips: torch.Tensor) -> torch.Tensor:
+        return random_mirror(clips, cfg.mirror)     # dream.augment: real and fake alike
 
     def step(i: int, total: int, with_gaps: bool | None = None) -> None:
         if with_gaps is None:
@@ -170,12 +175,13 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
         gaps = torch.from_numpy(gaps_np).to(device).float()
         # -- D --
         with torch.no_grad():
-            fake = fake_clips(G, gaps, rng)
-        logit_real = D_pose(real.flatten(0, 1))
+            fake = see(fake_clips(G, gaps, rng))
+        real_seen = see(real)
+        logit_real = D_pose(real_seen.flatten(0, 1))
         loss_D = F.softplus(-logit_real).mean() + F.softplus(D_pose(fake.flatten(0, 1))).mean()
         penalty = r1_penalty(logit_real, real)
         if with_gaps:
-            gap_real = D_gap(real, gaps)
+            gap_real = D_gap(real_seen, gaps)
             loss_D = loss_D + F.softplus(-gap_real).mean() + F.softplus(D_gap(fake, gaps)).mean()
             penalty = penalty + r1_penalty(gap_real, real)
         if with_gaps and D_window is not None:
@@ -183,20 +189,20 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
             win_real = torch.from_numpy(win_np).to(device).requires_grad_(True)
             win_gaps = torch.from_numpy(win_gaps_np).to(device).float()
             with torch.no_grad():
-                win_fake = fake_clips(G, win_gaps, rng)
-            win_logit = D_window(win_real)
+                win_fake = see(fake_clips(G, win_gaps, rng))
+            win_logit = D_window(see(win_real))
             loss_D = loss_D + F.softplus(-win_logit).mean() + F.softplus(D_window(win_fake)).mean()
             penalty = penalty + r1_penalty(win_logit, win_real)
         opt_D.zero_grad(set_to_none=True)
         (loss_D + cfg.r1 / 2 * penalty).backward()
         opt_D.step()
         # -- G --
-        fake = fake_clips(G, gaps, rng)
+        fake = see(fake_clips(G, gaps, rng))
         loss_G = F.softplus(-D_pose(fake.flatten(0, 1))).mean()
         if with_gaps:
             loss_G = loss_G + F.softplus(-D_gap(fake, gaps)).mean()
         if with_gaps and D_window is not None:
-            loss_G = loss_G + F.softplus(-D_window(fake_clips(G, win_gaps, rng))).mean()
+            loss_G = loss_G + F.softplus(-D_window(see(fake_clips(G, win_gaps, rng)))).mean()
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         opt_G.step()

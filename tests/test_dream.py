@@ -122,6 +122,23 @@ def test_gap_discriminator_shapes_and_the_gap_matters():
     assert PoseD(50, 32)(poses[:, 0]).shape == (4,)
 
 
+def test_minibatch_std_lets_the_discriminators_see_the_spread_of_a_batch():
+    torch.manual_seed(0)
+    spread = torch.randn(8, 3, 50)
+    collapsed = spread[:1].expand(8, 3, 50)             # every clip the same motion
+    gaps = torch.tensor([[0.04, 0.08]] * 8)
+    for D, score in ((PoseD(50, 32, mbstd=4), lambda D, p: D(p[:, 0])),
+                     (GapD(50, 3, 32, max_gap=2.56, mbstd=4), lambda D, p: D(p, gaps))):
+        alone = score(D, collapsed)[0]
+        with_others = score(D, torch.cat([collapsed[:1], spread[1:]]))[0]
+        assert (alone - with_others).abs() > 1e-4, "one clip's score must depend on its group"
+    # Off (0), a clip's score is its own: the same with any batch around it.
+    D = GapD(50, 3, 32, max_gap=2.56)
+    assert torch.allclose(D(collapsed, gaps)[0], D(torch.cat([collapsed[:1], spread[1:]]), gaps)[0])
+    with pytest.raises(UserError, match="mbstd"):
+        MotionConfig(mbstd=1)
+
+
 def test_window_discriminator_sees_the_order_of_frames():
     torch.manual_seed(0)
     D = WindowD(50, 16, 32)
@@ -322,3 +339,25 @@ def test_bad_inputs_are_one_line_errors(world, tmp_path):
     assert code == 2 and "dream --train" in text
     with pytest.raises(UserError, match="budget"):
         train_motion([world["figure"]], TINY, tmp_path / "m.pt")
+
+
+def test_mirror_swaps_left_and_right_and_twice_is_the_same_pose():
+    from dream.augment import mirror, random_mirror
+    from vid2vid.pose import BODY
+
+    torch.manual_seed(0)
+    poses = torch.randn(6, 3, 50)
+    once = mirror(poses).unflatten(-1, (25, 2))
+    xy = poses.unflatten(-1, (25, 2))
+    assert torch.equal(once[..., BODY["LWrist"], 0], -xy[..., BODY["RWrist"], 0])
+    assert torch.equal(once[..., BODY["LWrist"], 1], xy[..., BODY["RWrist"], 1])
+    assert torch.equal(once[..., BODY["Neck"], :], xy[..., BODY["Neck"], :] * torch.tensor([-1, 1]))
+    assert torch.equal(mirror(mirror(poses)), poses)
+    assert torch.equal(random_mirror(poses, 0.0), poses)
+    some = random_mirror(poses, 0.5)
+    flipped = [torch.equal(some[b], mirror(poses[b])) for b in range(6)]
+    kept = [torch.equal(some[b], poses[b]) for b in range(6)]
+    assert all(f != k for f, k in zip(flipped, kept)), "a clip is mirrored whole or not at all"
+    assert any(flipped) and any(kept)
+    with pytest.raises(UserError, match="mirror"):
+        MotionConfig(mirror=1.0)

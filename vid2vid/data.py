@@ -45,16 +45,13 @@ from vid2vid.config import AugmentConfig
 from vid2vid.dataset_dir import frame_path, load_dataset
 from vid2vid.errors import UserError
 from vid2vid.flow_png import read_flow_png
-from vid2vid.pose import Pose, read_openpose_json
+from vid2vid.pose import BODY_MIRROR, Pose, read_openpose_json
 from vid2vid.render import render_pose
 from vid2vid.tasks import Task, same_task, task_of_dataset
 
 MAP_CHANNELS = 3  # the pose task's map is an RGB skeleton drawing (other tasks: vid2vid.tasks)
 N_KEYPOINTS = 25 + 70 + 21 + 21
 
-# BODY_25 indices exchanged by a horizontal flip (the person's left becomes their right).
-_FLIP_BODY = np.array([0, 1, 5, 6, 7, 2, 3, 4, 8, 12, 13, 14, 9, 10, 11, 16, 15, 18, 17,
-                       22, 23, 24, 19, 20, 21])
 # dlib-68 + pupils under a horizontal flip.
 _FLIP_FACE = np.array(
     list(range(16, -1, -1)) + list(range(26, 21, -1)) + list(range(21, 16, -1))
@@ -166,7 +163,7 @@ def flip_keypoints(kp: np.ndarray, width: int) -> np.ndarray:
     present = out[:, 2] > 0
     out[present, 0] = width - 1 - out[present, 0]
     body, face, lh, rh = out[:25], out[25:95], out[95:116], out[116:137]
-    return np.concatenate([body[_FLIP_BODY], face[_FLIP_FACE], rh, lh])
+    return np.concatenate([body[list(BODY_MIRROR)], face[_FLIP_FACE], rh, lh])
 
 
 def compose_flows(flows: list[np.ndarray]) -> np.ndarray:

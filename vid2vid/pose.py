@@ -28,6 +28,8 @@ BODY_25 = (
     "REar", "LEar", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
 )
 BODY = {name: i for i, name in enumerate(BODY_25)}
+# Which joint each BODY_25 joint becomes in a mirror image (the person's left becomes their right).
+BODY_MIRROR = tuple(BODY[{"R": "L", "L": "R"}.get(n[0], n[0]) + n[1:]] for n in BODY_25)
 
 # Limbs drawn in the pose maps, OpenPose's BODY_25 pairs without the ear-shoulder ones.
 BODY_LIMBS = (
