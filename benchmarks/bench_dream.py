@@ -1,7 +1,8 @@
 """`vid2vid dream`'s table (issue 14): the motion model against a motion graph and against
 itself with plain sin/cos time embeddings, on dancer.avi's poses.
 
-    python benchmarks/bench_dream.py DATASET [--minutes 5] [--seed 0] [--work DIR] [--png FILE]
+    python benchmarks/bench_dream.py DATASET [--minutes 5 | --steps N] [--seed 0] [--work DIR]
+        [--png FILE] [--temperature T] [--set KEY=VALUE ...] [--no-sincos]
 
 DATASET is dancer.avi preprocessed (`vid2vid preprocess ../shared/data/dancer.avi`).
 The last 20 % of its frames are real held-out motion (never trained on); the
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from dream.checkpoint import load_motion_model
 from dream.config import MotionConfig
@@ -122,8 +124,12 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("benchmarks/.dream_cache"))
     ap.add_argument("--png", type=Path, default=Path("benchmarks/dream_cpu.png"))
     ap.add_argument("--seed", type=int, default=0, help="training seed of both models")
-    ap.add_argument("--temperature", type=float, default=1.0,
-                    help="motion noise scale when sampling both models (vid2vid dream's)")
+    ap.add_argument("--temperature", type=float, default=None,
+                    help="motion noise scale when sampling both models (vid2vid dream's) "
+                         "[the one each model's training picked]")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a MotionConfig field for both models, e.g. --set mbstd=4 (repeatable)")
+    ap.add_argument("--no-sincos", action="store_true", help="skip baseline b (an ablation row)")
     args = ap.parse_args()
     torch.manual_seed(0)
     ctx, train_f, train_valid, held, held_valid = context(args.dataset)
@@ -143,18 +149,24 @@ def main() -> None:
     extra["motion graph seconds"] = time.time() - t0
 
     steps = args.steps
-    for name, embedding in (("dream (aligned, B-spline)", "aligned"),
-                            ("dream, sin/cos time (baseline b)", "sincos")):
+    overrides = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.overrides)}
+    methods = (("dream (aligned, B-spline)", "aligned"),
+               ("dream, sin/cos time (baseline b)", "sincos"))
+    for name, embedding in methods[:1] if args.no_sincos else methods:
         out = args.work / embedding / "motion.pt"
-        cfg = MotionConfig(time_embedding=embedding, holdout=HOLDOUT, seed=args.seed)
+        cfg = MotionConfig(**{"time_embedding": embedding, "holdout": HOLDOUT, "seed": args.seed,
+                              **overrides})
         # The baseline gets the same steps the main model's minutes gave.
         result = train_motion([args.dataset], cfg, out, steps=steps,
                               minutes=None if steps else args.minutes, progress=False)
         steps = result.steps
-        G = load_motion_model(out).generator
-        gen = G.sample(0, times, args.temperature)
+        model = load_motion_model(out)
+        G = model.generator
+        temperature = model.temperature if args.temperature is None else args.temperature
+        gen = G.sample(0, times, temperature)
         row = measures(gen, ctx)
         row["train_seconds"], row["steps"], row["kept"] = result.seconds, result.steps, result.kept
+        row["temperature"] = temperature
         a, b = G.sample(0, np.arange(int(60 * 25)) / 25.0), G.sample(0, np.arange(60 * 50) / 50.0)
         row["fps_25_50_px"] = float(np.abs(a - b[::2]).max() * ctx["frame"].torso)
         t50 = np.arange(n * 2) / (2 * fps)
@@ -186,6 +198,7 @@ def table(rows: dict) -> str:
             ("train_seconds", "training s", "{:.0f}"),
             ("steps", "steps", "{:d}"),
             ("kept", "kept snapshot", "{:d}"),
+            ("temperature", "temperature", "{:g}"),
             ("poses_per_s", "poses/s", "{:,.0f}")]
     lines = ["| method | " + " | ".join(c[1] for c in cols) + " |",
              "|---|" + "---|" * len(cols)]

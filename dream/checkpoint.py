@@ -3,7 +3,8 @@ no training code (nanoGPT's habit: the checkpoint carries its constructor argume
 
     {"format": "vid2vid-motion", "version": 1, "config": MotionConfig dict,
      "datasets": [paths], "frames": [PoseFrame dicts, one per dataset],
-     "generator": G_ema state_dict, "steps": int, "seconds": float}
+     "generator": G_ema state_dict, "steps": int, "seconds": float,
+     "temperature": the noise scale to dream at by default (missing in older files: 1.0)}
 
 Written atomically (temp file + rename). Where it lives: `vid2vid dream --train`
 writes runs/motion-<dataset>-<date>/motion.pt, or RUN/motion.pt with --run RUN.
@@ -35,15 +36,17 @@ class MotionModel:
     path: Path
     steps: int
     seconds: float
+    temperature: float = 1.0
 
 
 def save_motion(path: Path, G: MotionGenerator, datasets: list[str], frames: list[PoseFrame],
-                steps: int, seconds: float) -> Path:
+                steps: int, seconds: float, temperature: float = 1.0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "version": 1, "config": G.cfg.to_dict(),
             "datasets": [str(d) for d in datasets], "frames": [f.to_dict() for f in frames],
-            "generator": G.state_dict(), "steps": steps, "seconds": seconds}
+            "generator": G.state_dict(), "steps": steps, "seconds": seconds,
+            "temperature": float(temperature)}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(data, tmp)
     os.replace(tmp, path)
@@ -72,4 +75,5 @@ def load_motion_model(path: Path, device: torch.device = torch.device("cpu")) ->
     G.eval().requires_grad_(False)
     return MotionModel(G, cfg, tuple(data["datasets"]),
                        tuple(PoseFrame.from_dict(f) for f in data["frames"]), path,
-                       int(data["steps"]), float(data["seconds"]))
+                       int(data["steps"]), float(data["seconds"]),
+                       float(data.get("temperature", 1.0)))

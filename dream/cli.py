@@ -19,8 +19,9 @@ import click
               help="Frame rate of the dream [the run's dataset's]; any rate, same motion.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Which dream (the same seed is the same motion at every frame rate).")
-@click.option("--temperature", type=click.FloatRange(0.1, 5.0), default=1.0, show_default=True,
-              help="Motion noise scale: above 1, livelier motion, farther from the training's.")
+@click.option("--temperature", type=click.FloatRange(0.1, 5.0), default=None,
+              help="Motion noise scale [the one training picked, else 1]: above it, livelier "
+                   "motion, farther from the training's.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="The mp4 to write [dream_<run>_seed<seed>.mp4]; the poses go to "
                    "<out>_pose/.")

@@ -120,7 +120,7 @@ def write_pose_folder(folder: Path, keypoints: np.ndarray, fps: float, size: tup
 def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed: int = 0,
           out: str | Path | None = None, compare: bool = False, motion: str | None = None,
           device: str = "auto", render: bool = True, runs_root: Path = Path("runs"),
-          progress: bool = True, temperature: float = 1.0) -> DreamResult:
+          progress: bool = True, temperature: float | None = None) -> DreamResult:
     """Dreams `seconds` of motion for RUN's person; writes OUT_pose/ and (render) OUT.mp4."""
     t0 = time.time()
     run = Path(run)
@@ -135,6 +135,7 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
     # Sampling is tiny (MLPs over keypoints): the CPU does it at 1e5 poses/s.
     model = load_motion_model(find_motion(run, dataset, motion, runs_root), torch.device("cpu"))
     frame = person_frame(dataset, model)
+    temperature = model.temperature if temperature is None else temperature    # training's pick
     fps = float(fps or frame.fps)
     n = max(1, int(round(seconds * fps)))
     out = Path(out) if out is not None else Path(f"dream_{run.name}_seed{seed}.mp4")

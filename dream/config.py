@@ -41,10 +41,14 @@ class MotionConfig:
     pretrain: float = 0.15          # share of steps with the per-sample D only (StyleSV)
     max_time: float = 1200.0        # fake clips start anywhere in [0, max_time) s
     select_every: int = 500         # steps between snapshot judgements (dream.selection); 0: last
+    select_temperatures: tuple[float, ...] = (1.0,)  # noise scales the judge tries per snapshot
     holdout: float = 0.2            # last share of each dataset left out (as vid2vid train)
     seed: int = 0
 
     def __post_init__(self):
+        # YAML and older files give a list: the frozen config keeps a hashable tuple.
+        object.__setattr__(self, "select_temperatures",
+                           tuple(float(t) for t in self.select_temperatures))
         checks = [
             (self.samples >= 2, "samples must be >= 2 (the sequence D sees gaps)"),
             (self.grid_seconds > 0 and self.max_span > 0, "grid_seconds and max_span must be > 0"),
@@ -57,6 +61,9 @@ class MotionConfig:
             (0.0 <= self.mirror < 1.0, "mirror must be in [0, 1)"),
             (self.mbstd == 0 or self.mbstd >= 2, "mbstd must be 0 (off) or a group of >= 2"),
             (self.select_every >= 0, "select_every must be >= 0 (0: keep the last snapshot)"),
+            (len(self.select_temperatures) >= 1
+             and all(0.1 <= t <= 5.0 for t in self.select_temperatures),
+             "select_temperatures must be one or more noise scales in [0.1, 5]"),
             (self.kernel % 2 == 1 and self.kernel >= 3, "kernel must be odd and >= 3"),
         ]
         for ok, message in checks:

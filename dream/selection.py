@@ -5,6 +5,10 @@ G_ema's 16-frame windows to the held-out ones went 84, 38, 25, 34, 35, 30 at
 1000..6000 steps (one run). The same distance to the *training* windows
 follows it (104, 45, 26, 31, 32, 27), so it picks the snapshot without looking
 at held-out data, as StyleGAN picks snapshots by FID against its training set.
+
+With several `select_temperatures` it also picks the noise scale the snapshot
+dreams at by default: GAN motion is narrower than its data, and more noise
+brings it back towards the training motion's spread (RESULTS.md, "Dream").
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ class SnapshotJudge:
             self.pca = PCA(windows, PCA_DIMS)
             self.real = self.pca(windows)
 
-    def __call__(self, G) -> float:
+    def __call__(self, G, temperature: float = 1.0) -> float:
         """G's distance (lower is closer); inf where the data have too few windows to judge.
 
         The stretches lie all over the trained time range: a motion that fades after some
@@ -43,6 +47,6 @@ class SnapshotJudge:
         n = int(SECONDS * self.fps)
         starts = np.linspace(0.0, G.cfg.max_time - SECONDS, STRETCHES)
         times = np.concatenate([s + np.arange(n) / self.fps for s in starts])
-        poses = G.sample(SEED, times).reshape(STRETCHES, n, -1)
+        poses = G.sample(SEED, times, temperature).reshape(STRETCHES, n, -1)
         windows = np.concatenate([window_features(p, stride=2) for p in poses])
         return frechet(self.pca(windows), self.real)

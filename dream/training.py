@@ -46,11 +46,14 @@ class TrainResult:
     frames: int          # training frames, all datasets
     kept: int            # the step whose G_ema snapshot was saved (dream.selection)
     frechet: float       # its Fréchet distance to the training windows (inf: not judged)
+    temperature: float = 1.0    # the noise scale it dreams at by default (the judge's pick)
 
     def line(self) -> str:
         kept = "" if self.kept == self.steps else (
             f"; kept step {self.kept}'s snapshot, the closest to the training motion "
             f"(Fréchet {self.frechet:.1f})")
+        if self.temperature != 1.0:
+            kept += f"; it dreams at temperature {self.temperature:g} unless told otherwise"
         return (f"{self.path}: motion model trained for {self.steps} steps on {self.frames} "
                 f"frames in {self.seconds:.0f} s ({self.steps / max(self.seconds, 1e-9):.1f} "
                 f"steps/s){kept}")
@@ -213,7 +216,7 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     total = steps
     done = 0
     judge = SnapshotJudge(motions) if cfg.select_every else None
-    best: tuple = (float("inf"), 0, None)
+    best: tuple = (float("inf"), 0, None, 1.0)     # score, step, G_ema weights, temperature
     # fewer threads while other vid2vid jobs run (vid2vid/cpu_share.py)
     with CpuShare(device) as share:
         if total is None:
@@ -234,15 +237,16 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
                 bar.update(1)
                 if cfg.select_every and ((i + 1) % cfg.select_every == 0 or i + 1 == total) \
                         and i + 1 >= cfg.pretrain * total:
-                    score = judge(G_ema)
-                    if score < best[0]:
-                        best = (score, i + 1, copy.deepcopy(G_ema.state_dict()))
+                    scores = {t: judge(G_ema, t) for t in cfg.select_temperatures}
+                    t = min(scores, key=scores.get)
+                    if scores[t] < best[0]:
+                        best = (scores[t], i + 1, copy.deepcopy(G_ema.state_dict()), t)
     kept = total
     if best[2] is not None:
         G_ema.load_state_dict(best[2])
         kept = best[1]
     seconds = time.time() - t0
     path = save_motion(out, G_ema, [str(m.root) for m in motions], [m.frame for m in motions],
-                       total, seconds)
+                       total, seconds, temperature=best[3])
     return TrainResult(path, total, seconds, int(sum(m.valid.sum() for m in motions)), kept,
-                       best[0])
+                       best[0], best[3])

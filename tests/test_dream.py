@@ -175,7 +175,7 @@ class _Replay:
         self.features = features
         self.cfg = TINY
 
-    def sample(self, seed, times):
+    def sample(self, seed, times, temperature=1.0):
         return self.features[np.arange(len(times)) % len(self.features)]
 
 
@@ -202,14 +202,42 @@ def test_training_keeps_the_best_judged_snapshot(world, tmp_path, monkeypatch):
         def __init__(self, motions):
             pass
 
-        def __call__(self, G):
+        def __call__(self, G, temperature=1.0):
             return next(scores)
 
     monkeypatch.setattr(training, "SnapshotJudge", Judge)
     cfg = dataclasses.replace(TINY, window=4, select_every=1, pretrain=0.0)
     result = train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=3, progress=False)
     assert (result.steps, result.kept, result.frechet) == (3, 2, 1.0)
-    assert "kept step 2's snapshot" in result.line()
+    assert "kept step 2's snapshot" in result.line() and "temperature" not in result.line()
+    assert load_motion_model(tmp_path / "m.pt").temperature == 1.0
+
+
+def test_the_judge_picks_the_temperature_the_model_dreams_at(world, tmp_path, monkeypatch):
+    import dream.training as training
+
+    # Two steps, two temperatures: step 1 scores (4, 3), step 2 (2.5, 2) -> step 2 at 1.5.
+    scores = {(1, 1.0): 4.0, (1, 1.5): 3.0, (2, 1.0): 2.5, (2, 1.5): 2.0}
+    seen = []
+
+    class Judge:
+        def __init__(self, motions):
+            pass
+
+        def __call__(self, G, temperature=1.0):
+            seen.append(temperature)
+            return scores[len(seen) // 3 + 1, temperature]
+
+    monkeypatch.setattr(training, "SnapshotJudge", Judge)
+    cfg = dataclasses.replace(TINY, select_every=1, pretrain=0.0, select_temperatures=(1.0, 1.5))
+    result = train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=2, progress=False)
+    assert seen == [1.0, 1.5, 1.0, 1.5]
+    assert (result.kept, result.frechet, result.temperature) == (2, 2.0, 1.5)
+    assert "temperature 1.5" in result.line()
+    model = load_motion_model(tmp_path / "m.pt")
+    assert model.temperature == 1.5 and model.config.select_temperatures == (1.0, 1.5)
+    with pytest.raises(UserError, match="select_temperatures"):
+        MotionConfig(select_temperatures=())
 
 
 def test_motion_graph_replays_training_frames():
@@ -309,6 +337,15 @@ def test_train_then_dream_end_to_end(world):
     a = read_openpose_json(root / "out" / "d_pose" / "000004.json").body
     b = read_openpose_json(root / "out" / "e_pose" / "000008.json").body
     np.testing.assert_allclose(a, b, atol=2e-3)
+    # Without --temperature, the dream uses the one the model's training picked.
+    assert yaml.safe_load((root / "out" / "e_pose" / "clip.yaml").read_text())["temperature"] == 1
+    pt = root / "runs" / "motion-figure-test" / "motion.pt"
+    data = torch.load(pt, weights_only=True)
+    torch.save({**data, "temperature": 1.5}, pt)
+    code, text = run_cli(["dream", world["run"], "--seconds", "1", "--fps", "10",
+                          "-o", root / "out" / "k.mp4", "--poses-only"], root)
+    assert code == 0, text
+    assert yaml.safe_load((root / "out" / "k_pose" / "clip.yaml").read_text())["temperature"] == 1.5
 
 
 def test_bad_inputs_are_one_line_errors(world, tmp_path):
