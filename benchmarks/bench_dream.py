@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from dream.checkpoint import load_motion_model
 from dream.config import MotionConfig
@@ -131,6 +130,7 @@ def main() -> None:
                     help="a MotionConfig field for both models, e.g. --set mbstd=4 (repeatable)")
     ap.add_argument("--no-sincos", action="store_true", help="skip baseline b (an ablation row)")
     args = ap.parse_args()
+    overrides = parse_overrides(ap, args.overrides)
     torch.manual_seed(0)
     ctx, train_f, train_valid, held, held_valid = context(args.dataset)
     fps = ctx["fps"]
@@ -149,7 +149,6 @@ def main() -> None:
     extra["motion graph seconds"] = time.time() - t0
 
     steps = args.steps
-    overrides = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.overrides)}
     methods = (("dream (aligned, B-spline)", "aligned"),
                ("dream, sin/cos time (baseline b)", "sincos"))
     for name, embedding in methods[:1] if args.no_sincos else methods:
@@ -178,6 +177,25 @@ def main() -> None:
     args.png.parent.mkdir(parents=True, exist_ok=True)
     (args.work / "bench_dream.json").write_text(json.dumps({"rows": rows, **extra}, indent=1))
     print(table(rows))
+
+
+def parse_overrides(ap: argparse.ArgumentParser, items: list[str]) -> dict:
+    """`--set KEY=VALUE`s -> MotionConfig fields, each typed as the field's default."""
+    defaults = MotionConfig().to_dict()
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or key not in defaults:
+            ap.error(f"--set {item}: want KEY=VALUE with KEY a MotionConfig field")
+        if key in ("holdout", "seed"):
+            ap.error(f"--set {key}: the bench fixes the held-out share; use --seed for the seed")
+        kind = type(defaults[key])
+        try:
+            out[key] = (tuple(float(v) for v in value.split(",")) if kind is tuple
+                        else kind(value))
+        except ValueError:
+            ap.error(f"--set {item}: {key} wants a {kind.__name__}")
+    return out
 
 
 def _timed(fn) -> float:

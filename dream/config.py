@@ -47,8 +47,9 @@ class MotionConfig:
 
     def __post_init__(self):
         # YAML and older files give a list: the frozen config keeps a hashable tuple.
-        object.__setattr__(self, "select_temperatures",
-                           tuple(float(t) for t in self.select_temperatures))
+        temps = self.select_temperatures
+        temps = (temps,) if isinstance(temps, (int, float)) else temps
+        object.__setattr__(self, "select_temperatures", tuple(float(t) for t in temps))
         checks = [
             (self.samples >= 2, "samples must be >= 2 (the sequence D sees gaps)"),
             (self.grid_seconds > 0 and self.max_span > 0, "grid_seconds and max_span must be > 0"),

@@ -216,7 +216,9 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     total = steps
     done = 0
     judge = SnapshotJudge(motions) if cfg.select_every else None
-    best: tuple = (float("inf"), 0, None, 1.0)     # score, step, G_ema weights, temperature
+    # score, step, G_ema weights, temperature (unjudged: 1 where it is a choice)
+    best: tuple = (float("inf"), 0, None, 1.0 if 1.0 in cfg.select_temperatures
+                   else cfg.select_temperatures[0])
     # fewer threads while other vid2vid jobs run (vid2vid/cpu_share.py)
     with CpuShare(device) as share:
         if total is None:
