@@ -41,7 +41,9 @@ class MotionConfig:
     pretrain: float = 0.15          # share of steps with the per-sample D only (StyleSV)
     max_time: float = 1200.0        # fake clips start anywhere in [0, max_time) s
     select_every: int = 500         # steps between snapshot judgements (dream.selection); 0: last
-    select_temperatures: tuple[float, ...] = (1.0,)  # noise scales the judge tries per snapshot
+    # Noise scales the judge tries per snapshot; the pick is what dream samples at by default
+    # (GAN motion comes out narrower than its data: RESULTS.md, "Dream", temperature judge).
+    select_temperatures: tuple[float, ...] = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
     holdout: float = 0.2            # last share of each dataset left out (as vid2vid train)
     seed: int = 0
 

@@ -206,7 +206,8 @@ def test_training_keeps_the_best_judged_snapshot(world, tmp_path, monkeypatch):
             return next(scores)
 
     monkeypatch.setattr(training, "SnapshotJudge", Judge)
-    cfg = dataclasses.replace(TINY, window=4, select_every=1, pretrain=0.0)
+    cfg = dataclasses.replace(TINY, window=4, select_every=1, pretrain=0.0,
+                              select_temperatures=(1.0,))
     result = train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=3, progress=False)
     assert (result.steps, result.kept, result.frechet) == (3, 2, 1.0)
     assert "kept step 2's snapshot" in result.line() and "temperature" not in result.line()
