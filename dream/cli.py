@@ -54,6 +54,7 @@ def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_p
     dreamed poses as OpenPose JSON (<out>_pose/, readable by vid2vid transfer)
     and renders them with RUN's generator.
     """
+    import sys
     import time
     from pathlib import Path
 
@@ -73,10 +74,17 @@ def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_p
         folder = Path(run_dir) if run_dir else Path("runs") / (
             f"motion-{Path(paths[0]).name}{'+more' if len(paths) > 1 else ''}-"
             f"{time.strftime('%Y%m%d-%H%M%S')}")
-        result = train_motion(list(paths), MotionConfig(holdout=holdout, seed=seed),
-                              folder / MOTION_FILE, steps=steps,
-                              minutes=None if steps else (minutes or 5.0),
-                              device=resolve_device(device))
+        try:
+            result = train_motion(list(paths), MotionConfig(holdout=holdout, seed=seed),
+                                  folder / MOTION_FILE, steps=steps,
+                                  minutes=None if steps else (minutes or 5.0),
+                                  device=resolve_device(device))
+        except KeyboardInterrupt:
+            # Motion training has no resume (minutes, not hours): say so, unlike train's line.
+            click.echo(f"\ninterrupted: {folder / MOTION_FILE} was not written (it is saved when "
+                       "training ends); run the same command again to train from the start",
+                       err=True)
+            sys.exit(130)
         click.echo(result.line())
         return
     from dream.command import dream as run_dream

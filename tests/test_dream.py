@@ -379,6 +379,19 @@ def test_bad_inputs_are_one_line_errors(world, tmp_path):
         train_motion([world["figure"]], TINY, tmp_path / "m.pt")
 
 
+def test_ctrl_c_during_motion_training_says_nothing_was_written(world, tmp_path, monkeypatch):
+    import dream.training as training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train_motion", interrupted)
+    code, text = run_cli(["dream", "--train", world["figure"], "--steps", "5", "--run-dir",
+                          tmp_path / "m"], tmp_path)
+    assert code == 130 and "was not written" in text and "from the start" in text, text
+    assert "Traceback" not in text and not (tmp_path / "m" / "motion.pt").exists()
+
+
 def test_mirror_swaps_left_and_right_and_twice_is_the_same_pose():
     from dream.augment import mirror, random_mirror
     from vid2vid.pose import BODY
