@@ -48,7 +48,7 @@ class MotionConfig:
     seed: int = 0
 
     def __post_init__(self):
-        # YAML and older files give a list: the frozen config keeps a hashable tuple.
+        # YAML or --set may give a list or one number: the frozen config keeps a tuple.
         temps = self.select_temperatures
         temps = (temps,) if isinstance(temps, (int, float)) else temps
         object.__setattr__(self, "select_temperatures", tuple(float(t) for t in temps))
