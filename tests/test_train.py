@@ -1,6 +1,7 @@
 """Training end to end on a tiny model and a synthetic dataset (CPU, seconds each)."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -126,6 +127,57 @@ def test_sigterm_finishes_the_step_and_a_second_signal_stops_at_once(figure, tmp
     assert stop.value.code == 130
     assert latest_checkpoint(tmp_path / "twice") is None
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def _train_in_own_group(figure, run, steps=400):
+    """`vid2vid train` with one loader process, in a process group of its own; returns
+    the process once its first step is done, and a function that waits for its output."""
+    import threading
+
+    cmd = [sys.executable, "-m", "vid2vid", "train", "--data", str(figure), "--preset", "tiny",
+           "--size", "64", "--frames", "3", "--steps", str(steps), "--workers", "1",
+           "--run-dir", str(run), "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, "VID2VID_SHARE_CPU": "0"})
+    out, stepping = [], threading.Event()
+
+    def read():
+        for chunk in iter(lambda: proc.stdout.read(64), b""):
+            out.append(chunk.decode(errors="replace"))
+            if re.search(rf"\b[1-9]\d*/{steps}\b", "".join(out[-3:])):
+                stepping.set()
+        stepping.set()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert stepping.wait(120) and proc.poll() is None, "".join(out)
+
+    def finish() -> tuple[int, str]:
+        code = proc.wait(120)
+        reader.join(10)
+        return code, "".join(out)
+    return proc, finish
+
+
+def test_sigterm_to_the_process_group_saves_and_stops(figure, tmp_path):
+    # timeout(1), Slurm and `kill -- -PGID` signal the loader processes too; torch's
+    # check of its children used to turn that into a traceback and no checkpoint.
+    proc, finish = _train_in_own_group(figure, tmp_path / "run")
+    os.killpg(proc.pid, signal.SIGTERM)
+    code, out = finish()
+    assert code == 130, out
+    assert "Traceback" not in out and "checkpoint saved" in out, out
+    assert latest_checkpoint(tmp_path / "run") is not None
+
+
+def test_a_killed_loader_is_one_line_naming_the_way_back(figure, tmp_path):
+    proc, finish = _train_in_own_group(figure, tmp_path / "run")
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+    os.kill(int(children.stdout.split()[0]), signal.SIGKILL)   # as the OOM killer would
+    code, out = finish()
+    assert code not in (0, 130), out
+    assert "Traceback" not in out, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("error: a data loader process died") and "--workers 0" in last, out
 
 
 def test_a_non_finite_gradient_with_a_finite_loss_is_caught():

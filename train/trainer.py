@@ -50,7 +50,7 @@ from train.sample_grids import write_grid, write_image, write_sample_video
 from train.schedule import (Stage, build_stages, extend_stages, format_table, lr_scale,
                             stage_at)
 from vid2vid.background import background_plate, plate_tensor
-from vid2vid.checkpoint import load_checkpoint, save_checkpoint
+from vid2vid.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from vid2vid.config import TrainConfig
 from vid2vid.cpu_share import CpuShare
 from vid2vid.data import ClipDataset, VideoIndex, index_dataset, no_augment
@@ -128,9 +128,25 @@ def _make_loader(videos, stage: Stage, width: int, cfg: TrainConfig, world: Worl
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.batch_size, sampler=ids(), num_workers=workers,
         pin_memory=device.type == "cuda", prefetch_factor=2 if workers else None,
-        persistent_workers=False,
+        persistent_workers=False, worker_init_fn=_loader_ignores_sigterm,
     )
-    return dataset, iter(loader)
+    # SIGTERM to the whole process group (timeout, Slurm, `kill -- -PGID`) would kill the
+    # loaders and, through torch's check of its children, the step being finished. Only
+    # the training process decides when to stop (its loaders exit with it): they start
+    # with SIGTERM blocked, so one sent before worker_init_fn ignores it waits, and here
+    # it is delivered once they are started.
+    blockable = hasattr(signal, "pthread_sigmask") and workers > 0
+    if blockable:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        return dataset, iter(loader)
+    finally:
+        if blockable:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _loader_ignores_sigterm(worker_id: int) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def default_workers(device: torch.device) -> int:
@@ -504,6 +520,17 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             f" px, {stage.frames if stage else 0} frames, batch {cfg.batch_size}, bptt "
             f"{cfg.bptt}); try --batch-size {max(1, cfg.batch_size // 2)}, a smaller --bptt "
             "(frames back-propagated together) or --precision bf16") from None
+    except RuntimeError as e:
+        if "DataLoader worker" not in str(e):
+            raise
+        # A loader killed from outside (the OOM killer, SIGKILL): the step may be half done.
+        bar.close()
+        kept = latest_checkpoint(run_dir)
+        again = (f"the last checkpoint ({kept.name}) is intact; continue with: vid2vid train "
+                 f"--resume {run_dir}" if kept else "no checkpoint was saved yet; run the "
+                 "same command again")
+        raise UserError(f"a data loader process died at step {step} ({str(e).strip(' .')}); "
+                        f"{again} (with --workers 0 if memory is short)") from None
     finally:
         stop_request.__exit__(None, None, None)
         share.__exit__(None, None, None)
