@@ -42,3 +42,32 @@ def test_a_row_names_the_size_of_a_checkpoint_scored_below_the_final_size(bench)
     assert cells[-1] == "35.00 / 36.20"
     assert [c.strip() for c in early.strip("|").split("|")][2] == "880 (64 px)"
     assert len(cells) == bench.TABLE_HEADER.count(" | ") + 1
+
+
+def test_pianist_comes_from_its_wheel_checked_by_sha256(bench, tmp_path, monkeypatch):
+    import hashlib
+    import subprocess
+    import zipfile
+
+    package, member, _ = bench.PIANIST
+    payload = {"bytes": b"not the video"}
+
+    def fake_pip(cmd, **kw):
+        out = Path(cmd[cmd.index("-d") + 1])
+        with zipfile.ZipFile(out / "musicalgestures-1.32.0-py3-none-any.whl", "w") as z:
+            z.writestr(member, payload["bytes"])
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(bench, "SHARED", tmp_path / "no-shared")
+    monkeypatch.setattr(bench.subprocess, "run", fake_pip)
+    with pytest.raises(SystemExit, match="sha256"):
+        bench.pianist_video(tmp_path / "work")
+    assert not (tmp_path / "work" / "pianist.avi").exists()
+
+    payload["bytes"] = b"the video"
+    monkeypatch.setattr(bench, "PIANIST", (package, member,
+                                           hashlib.sha256(b"the video").hexdigest()))
+    path = bench.pianist_video(tmp_path / "work")
+    assert path == tmp_path / "work" / "pianist.avi" and path.read_bytes() == b"the video"
+    monkeypatch.setattr(bench.subprocess, "run", None)      # found in the cache: no download
+    assert bench.pianist_video(tmp_path / "work") == path
