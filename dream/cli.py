@@ -1,12 +1,15 @@
 """`vid2vid dream`'s command line, registered by `vid2vid.cli`.
 
-Only click at module level, like the other commands: the stage is imported
-inside the body, so `vid2vid --help` stays instant.
+Only click and the config's constants at module level, like the other
+commands: the stage is imported inside the body, so `vid2vid --help` stays
+instant.
 """
 
 from __future__ import annotations
 
 import click
+
+from dream.config import TEMPERATURES   # dataclasses only: --help stays instant
 
 
 @click.command()
@@ -19,7 +22,7 @@ import click
               help="Frame rate of the dream [the run's dataset's]; any rate, same motion.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Which dream (the same seed is the same motion at every frame rate).")
-@click.option("--temperature", type=click.FloatRange(0.1, 5.0), default=None,
+@click.option("--temperature", type=click.FloatRange(*TEMPERATURES), default=None,
               help="Motion noise scale [the one training picked, else 1]: above it, livelier "
                    "motion, farther from the training's.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,

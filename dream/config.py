@@ -12,6 +12,7 @@ from typing import Literal
 from vid2vid.errors import UserError
 
 TimeEmbedding = Literal["aligned", "sincos"]
+TEMPERATURES = (0.1, 5.0)       # noise scales a model may be judged or sampled at
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,9 @@ class MotionConfig:
             (self.mbstd == 0 or self.mbstd >= 2, "mbstd must be 0 (off) or a group of >= 2"),
             (self.select_every >= 0, "select_every must be >= 0 (0: keep the last snapshot)"),
             (len(self.select_temperatures) >= 1
-             and all(0.1 <= t <= 5.0 for t in self.select_temperatures),
-             "select_temperatures must be one or more noise scales in [0.1, 5]"),
+             and all(TEMPERATURES[0] <= t <= TEMPERATURES[1] for t in self.select_temperatures),
+             "select_temperatures must be one or more noise scales in [{:g}, {:g}]".format(
+                 *TEMPERATURES)),
             (self.kernel % 2 == 1 and self.kernel >= 3, "kernel must be odd and >= 3"),
         ]
         for ok, message in checks:
