@@ -45,6 +45,9 @@ class MotionConfig:
     # Noise scales the judge tries per snapshot; the pick is what dream samples at by default
     # (GAN motion comes out narrower than its data: RESULTS.md, "Dream", temperature judge).
     select_temperatures: tuple[float, ...] = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
+    # Share of each dataset's training frames, from their end, held back for the snapshot judge
+    # (dream.selection): it then scores motion the model never saw. 0: judge on training windows.
+    validation: float = 0.0
     holdout: float = 0.2            # last share of each dataset left out (as vid2vid train)
     seed: int = 0
 
@@ -60,6 +63,7 @@ class MotionConfig:
             (self.time_embedding in ("aligned", "sincos"),
              "time_embedding must be aligned or sincos"),
             (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
+            (0.0 <= self.validation < 1.0, "validation must be in [0, 1)"),
             (0.0 <= self.pretrain < 1.0, "pretrain must be in [0, 1)"),
             (self.window == 0 or self.window >= 4, "window must be 0 (off) or >= 4 frames"),
             (0.0 <= self.mirror < 1.0, "mirror must be in [0, 1)"),

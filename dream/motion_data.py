@@ -42,6 +42,13 @@ class MotionSequence:
         starts = np.arange(max(len(self.valid) - span, 0))
         return starts[(bad[starts + span + 1] - bad[starts]) == 0]
 
+    def split(self, share: float) -> tuple["MotionSequence", "MotionSequence"]:
+        """(the first `1 - share` of the frames, the rest): a validation stretch cut from the
+        end. Both keep this sequence's pixel frame, so their features compare."""
+        cut = len(self.valid) - int(np.floor(len(self.valid) * share))
+        return (MotionSequence(self.root, self.frame, self.features[:cut], self.valid[:cut]),
+                MotionSequence(self.root, self.frame, self.features[cut:], self.valid[cut:]))
+
 
 def read_body_poses(root: Path) -> tuple[dict, np.ndarray]:
     """(meta.json, `[N, 25, 3]` BODY_25 keypoints of every frame) of a pose dataset.

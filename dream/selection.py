@@ -9,6 +9,10 @@ at held-out data, as StyleGAN picks snapshots by FID against its training set.
 With several `select_temperatures` it also picks the noise scale the snapshot
 dreams at by default: GAN motion is narrower than its data, and more noise
 brings it back towards the training motion's spread (RESULTS.md, "Dream").
+
+With `validation` sequences (the config's `validation` share, cut from the end
+of the training part and never trained on) it compares with those instead: the
+training windows reward a model that replays them, and low noise, which does.
 """
 
 from __future__ import annotations
@@ -24,17 +28,39 @@ SECONDS = 15.0          # each
 SEED = 0
 
 
-class SnapshotJudge:
-    """Scores a generator by the Fréchet distance of its windows to the training windows."""
+def windows_of(motions: list[MotionSequence]) -> np.ndarray:
+    """Every 16-frame window with a person throughout, all sequences: `[W, F]` (W may be 0)."""
+    windows = [w for w in (window_features(m.features, 1, m.valid) for m in motions) if len(w)]
+    return np.concatenate(windows) if windows else np.zeros((0, 1))
 
-    def __init__(self, motions: list[MotionSequence]):
-        windows = [w for w in (window_features(m.features, 1, m.valid) for m in motions) if len(w)]
+
+def cut_validation(motions: list[MotionSequence], share: float
+                   ) -> tuple[list[MotionSequence], list[MotionSequence] | None]:
+    """(training sequences, validation sequences or None): the last `share` of each sequence
+    is held back for the judge, unless that leaves it too few windows to judge on (a short
+    dataset then trains on all its frames and is judged on them)."""
+    if share <= 0:
+        return motions, None
+    parts = [m.split(share) for m in motions]
+    train, validation = [t for t, _ in parts], [v for _, v in parts]
+    if len(windows_of(validation)) <= PCA_DIMS or len(windows_of(train)) <= PCA_DIMS:
+        return motions, None
+    return train, validation
+
+
+class SnapshotJudge:
+    """Scores a generator by the Fréchet distance of its windows to the validation windows,
+    or to the training windows where there are none."""
+
+    def __init__(self, motions: list[MotionSequence],
+                 validation: list[MotionSequence] | None = None):
+        train = windows_of(motions)
+        reference = windows_of(validation) if validation else train
         self.fps = motions[0].frame.fps
         self.real = None
-        if sum(len(w) for w in windows) > PCA_DIMS:
-            windows = np.concatenate(windows)
-            self.pca = PCA(windows, PCA_DIMS)
-            self.real = self.pca(windows)
+        if len(train) > PCA_DIMS and len(reference) > PCA_DIMS:
+            self.pca = PCA(train, PCA_DIMS)          # the axes of the motion G learns
+            self.real = self.pca(reference)
 
     def __call__(self, G, temperature: float = 1.0) -> float:
         """G's distance (lower is closer); inf where the data have too few windows to judge.

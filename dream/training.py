@@ -8,7 +8,8 @@ starting anywhere in [0, max_time) so every t is trained. Two discriminators
 part first). Non-saturating logistic loss, R1 on real samples. With `window`,
 a third D sees dense windows of consecutive frames (off: it measured worse on
 held-out motion, RESULTS.md). Every `select_every` steps G_ema is judged
-against the training motion (dream.selection) and the best snapshot is saved,
+against the training motion, or against a held-back `validation` stretch
+(dream.selection), and the best snapshot is saved,
 not the last. With `mirror`, the Ds see clips mirrored at random (dream.augment).
 The loop reads top to bottom in `train_motion`.
 """
@@ -30,7 +31,7 @@ from dream.config import MotionConfig
 from dream.discriminators import GapD, PoseD, WindowD
 from dream.model import MotionGenerator
 from dream.motion_data import MotionSequence, load_motions
-from dream.selection import SnapshotJudge
+from dream.selection import SnapshotJudge, cut_validation
 from vid2vid.cpu_share import CpuShare
 from vid2vid.errors import UserError
 
@@ -47,10 +48,13 @@ class TrainResult:
     kept: int            # the step whose G_ema snapshot was saved (dream.selection)
     frechet: float       # its Fréchet distance to the training windows (inf: not judged)
     temperature: float = 1.0    # the noise scale it dreams at by default (the judge's pick)
+    validation: int = 0         # frames held back from training for the judge
 
     def line(self) -> str:
+        judged_on = (f"the {self.validation} held-back frames' motion" if self.validation
+                     else "the training motion")
         kept = "" if self.kept == self.steps else (
-            f"; kept step {self.kept}'s snapshot, the closest to the training motion "
+            f"; kept step {self.kept}'s snapshot, the closest to {judged_on} "
             f"(Fréchet {self.frechet:.1f})")
         if self.temperature != 1.0:
             kept += f"; it dreams at temperature {self.temperature:g} unless told otherwise"
@@ -155,6 +159,9 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     motions = load_motions(list(datasets), cfg.holdout)
+    validation = None
+    if cfg.select_every:
+        motions, validation = cut_validation(motions, cfg.validation)
     sampler = ClipSampler(motions, cfg, rng)
     all_frames = np.concatenate([m.features[m.valid] for m in motions])
     G = MotionGenerator(cfg, all_frames).to(device)
@@ -215,7 +222,7 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
 
     total = steps
     done = 0
-    judge = SnapshotJudge(motions) if cfg.select_every else None
+    judge = SnapshotJudge(motions, validation) if cfg.select_every else None
     # score, step, G_ema weights, temperature (unjudged: 1 where it is a choice)
     best: tuple = (float("inf"), 0, None, 1.0 if 1.0 in cfg.select_temperatures
                    else cfg.select_temperatures[0])
@@ -251,4 +258,4 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     path = save_motion(out, G_ema, [str(m.root) for m in motions], [m.frame for m in motions],
                        total, seconds, temperature=best[3])
     return TrainResult(path, total, seconds, int(sum(m.valid.sum() for m in motions)), kept,
-                       best[0], best[3])
+                       best[0], best[3], int(sum(m.valid.sum() for m in validation or [])))

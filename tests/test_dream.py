@@ -19,7 +19,7 @@ from dream.motion_data import load_motion
 from dream.motion_graph import motion_graph
 from dream.pose_frame import PoseFrame
 from dream.time_codes import seeded_noise
-from dream.selection import SnapshotJudge
+from dream.selection import SnapshotJudge, cut_validation
 from dream.training import ClipSampler, train_motion
 from infer.driving import TransferOptions
 from infer.pose_driving import read_source
@@ -193,13 +193,66 @@ def test_snapshot_judge_prefers_motion_like_the_training(world):
     assert SnapshotJudge([_sequence(world, feats[:20])])(_Replay(feats)) == float("inf")
 
 
+def _waves(rng, frames: int, freqs: np.ndarray) -> np.ndarray:
+    t = np.arange(frames)[:, None] / 25.0
+    return (0.3 * np.sin(2 * np.pi * t * freqs + rng.uniform(0, 6, 50))
+            + rng.normal(0, 0.01, (frames, 50))).astype(np.float32)
+
+
+def test_the_validation_judge_scores_motion_the_model_never_saw(world):
+    rng = np.random.default_rng(1)
+    slow, fast = _waves(rng, 400, rng.uniform(0.2, 0.6, 50)), _waves(rng, 200, rng.uniform(2, 3, 50))
+    seq = _sequence(world, np.concatenate([slow, fast]))
+    head, tail = seq.split(1 / 3)
+    assert (len(head.features), len(tail.features)) == (400, 200) and tail.frame == seq.frame
+    np.testing.assert_array_equal(tail.features, fast)
+    train, validation = cut_validation([seq], 1 / 3)
+    assert len(train[0].features) == 400 and len(validation[0].features) == 200
+    # Replaying the training motion wins on the training windows and loses on the held-back
+    # ones: the validation judge does not reward a model for copying its data.
+    on_train, on_val = SnapshotJudge(train), SnapshotJudge(train, validation)
+    assert on_train(_Replay(slow)) < on_train(_Replay(fast))
+    assert on_val(_Replay(fast)) < 0.5 * on_val(_Replay(slow))
+    # A stretch too short to judge on is not cut (a short dataset trains on all of it), and
+    # 0 cuts nothing.
+    short = _sequence(world, slow[:60])
+    assert cut_validation([short], 0.2) == ([short], None)
+    assert cut_validation([seq], 0.0) == ([seq], None)
+    with pytest.raises(UserError, match="validation"):
+        MotionConfig(validation=1.0)
+
+
+def test_training_holds_the_validation_stretch_back(world, tmp_path, monkeypatch):
+    import dream.training as training
+
+    seen = {}
+
+    class Judge:
+        def __init__(self, motions, validation=None):
+            seen["train"] = sum(len(m.features) for m in motions)
+            seen["validation"] = validation and sum(len(m.features) for m in validation)
+
+        def __call__(self, G, temperature=1.0):
+            return 1.0
+
+    monkeypatch.setattr(training, "SnapshotJudge", Judge)
+    monkeypatch.setattr(training, "cut_validation", lambda ms, share: (
+        [m.split(share)[0] for m in ms], [m.split(share)[1] for m in ms]))
+    cfg = dataclasses.replace(TINY, select_every=1, pretrain=0.0, select_temperatures=(1.0,),
+                              validation=0.25)
+    full = sum(len(m.features) for m in [load_motion(world["figure"], cfg.holdout)])
+    result = train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=2, progress=False)
+    assert seen["train"] + seen["validation"] == full and seen["validation"] == full // 4
+    assert result.validation > 0 and "held-back frames" in result.line()
+
+
 def test_training_keeps_the_best_judged_snapshot(world, tmp_path, monkeypatch):
     import dream.training as training
 
     scores = iter([3.0, 1.0, 2.0])
 
     class Judge:
-        def __init__(self, motions):
+        def __init__(self, motions, validation=None):
             pass
 
         def __call__(self, G, temperature=1.0):
@@ -222,7 +275,7 @@ def test_the_judge_picks_the_temperature_the_model_dreams_at(world, tmp_path, mo
     seen = []
 
     class Judge:
-        def __init__(self, motions):
+        def __init__(self, motions, validation=None):
             pass
 
         def __call__(self, G, temperature=1.0):
