@@ -129,6 +129,36 @@ def test_sigterm_finishes_the_step_and_a_second_signal_stops_at_once(figure, tmp
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
+def test_a_loader_dying_while_the_stop_saves_loses_nothing(figure, tmp_path, monkeypatch):
+    import multiprocessing
+    import time
+
+    import train.objective as objective
+    import train.trainer as trainer
+
+    real_losses, real_save = objective.chunk_losses, trainer.save_checkpoint
+    calls = []
+
+    def chunk_losses(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_losses(*args)
+
+    def save_checkpoint(*args, **kw):
+        for child in multiprocessing.active_children():     # the loaders, where still running
+            os.kill(child.pid, signal.SIGKILL)
+        time.sleep(1.0)                                     # torch's SIGCHLD check runs here
+        return real_save(*args, **kw)
+
+    monkeypatch.setattr(objective, "chunk_losses", chunk_losses)
+    monkeypatch.setattr(trainer, "save_checkpoint", save_checkpoint)
+    with pytest.raises(SystemExit) as stop:
+        train(tiny(figure, steps=6, workers=1), run_dir=tmp_path / "run", progress=False)
+    assert stop.value.code == 130
+    assert load_checkpoint(tmp_path / "run")["step"] == 2
+
+
 def _train_in_own_group(figure, run, steps=400):
     """`vid2vid train` with one loader process, in a process group of its own; returns
     the process once its first step is done, and a function that waits for its output."""

@@ -500,6 +500,9 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
         checkpoint(stage)
     except _Stop:
         bar.close()
+        # The loaders stop before the save: one dying during it (SIGKILL, the OOM killer)
+        # would otherwise raise through torch's check of its children, and nothing is saved.
+        loader = None
         if stage is not None:
             checkpoint(stage)
         if world.main:
