@@ -55,7 +55,8 @@ def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_p
     A continuous-time motion model over BODY_25 keypoints (StyleGAN-V, DIGAN,
     StyleSV ideas): any instant costs the same, so length is free. Writes the
     dreamed poses as OpenPose JSON (<out>_pose/, readable by vid2vid transfer)
-    and renders them with RUN's generator.
+    and renders them with RUN's generator. With --poses-only, RUN may be a
+    motion model's own folder (runs/motion-*): no generator is needed.
     """
     import sys
     import time

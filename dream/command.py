@@ -8,6 +8,8 @@ Rendering is transfer's own (infer.transfer): the dreamed folder is a SOURCE
 like any OpenPose folder, already in the target's frame, so normalisation and
 smoothing are off. Where the motion model is found: `--motion PATH`, else
 RUN/motion.pt, else the newest runs/motion-*/motion.pt trained on RUN's dataset.
+With `render=False` (--poses-only) RUN may be a motion model's own folder: the
+poses are then in its (first) dataset's person's frame.
 """
 
 from __future__ import annotations
@@ -128,12 +130,23 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
         raise UserError(f"RUN {run} does not exist; pass a run directory vid2vid train wrote "
                         "(runs/<name>)")
     if run.is_file():
-        run = run.parent          # a checkpoint file: its run
+        run = run.parent          # a checkpoint file (or motion.pt): its folder
     if seconds <= 0:
         raise UserError(f"--seconds must be > 0, got {seconds}")
-    dataset = run_dataset(run)
     # Sampling is tiny (MLPs over keypoints): the CPU does it at 1e5 poses/s.
-    model = load_motion_model(find_motion(run, dataset, motion, runs_root), torch.device("cpu"))
+    motion_only = not (run / "config.yaml").exists() and (run / MOTION_FILE).exists()
+    if motion_only and render:
+        raise UserError(f"{run} holds a motion model but no generator to render with; add "
+                        f"--poses-only for the poses alone, or pass a vid2vid train run "
+                        f"with --motion {run / MOTION_FILE}")
+    if motion_only:
+        # A motion model's own folder: poses need no generator, and the frame is its dataset's.
+        model = load_motion_model(Path(motion or run / MOTION_FILE), torch.device("cpu"))
+        dataset = Path(model.datasets[0])
+    else:
+        dataset = run_dataset(run)
+        model = load_motion_model(find_motion(run, dataset, motion, runs_root),
+                                  torch.device("cpu"))
     frame = person_frame(dataset, model)
     temperature = model.temperature if temperature is None else temperature    # training's pick
     fps = float(fps or frame.fps)

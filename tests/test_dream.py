@@ -391,6 +391,17 @@ def test_train_then_dream_end_to_end(world):
     a = read_openpose_json(root / "out" / "d_pose" / "000004.json").body
     b = read_openpose_json(root / "out" / "e_pose" / "000008.json").body
     np.testing.assert_allclose(a, b, atol=2e-3)
+    # The motion model's own folder gives the same poses with no generator run: its frame is
+    # its dataset's; asked to render, it says what to do instead.
+    motion_dir = root / "runs" / "motion-figure-test"
+    code, text = run_cli(["dream", motion_dir, "--seconds", "1", "--fps", "20", "--seed", "3",
+                          "-o", root / "out" / "m.mp4", "--poses-only"], root)
+    assert code == 0, text
+    c = read_openpose_json(root / "out" / "m_pose" / "000008.json").body
+    np.testing.assert_allclose(c, b, atol=1e-4)
+    code, text = run_cli(["dream", motion_dir, "--seconds", "1"], root)
+    assert code == 2 and "no generator" in text and "--poses-only" in text, text
+    assert len(text.strip().splitlines()) == 1
     # Without --temperature, the dream uses the one the model's training picked.
     assert yaml.safe_load((root / "out" / "e_pose" / "clip.yaml").read_text())["temperature"] == 1
     pt = root / "runs" / "motion-figure-test" / "motion.pt"
