@@ -30,7 +30,7 @@ from infer.transfer import transfer
 from vid2vid.data import N_KEYPOINTS, array_to_pose
 from vid2vid.errors import UserError
 from vid2vid.pose import write_openpose_json
-from vid2vid.runs import read_run_config
+from vid2vid.runs import CONFIG, read_run_config
 
 MOTION_RUNS = "motion-"     # runs/motion-<dataset>-<date>/motion.pt
 
@@ -134,7 +134,7 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
     if seconds <= 0:
         raise UserError(f"--seconds must be > 0, got {seconds}")
     # Sampling is tiny (MLPs over keypoints): the CPU does it at 1e5 poses/s.
-    motion_only = not (run / "config.yaml").exists() and (run / MOTION_FILE).exists()
+    motion_only = not (run / CONFIG).exists() and (run / MOTION_FILE).exists()
     if motion_only and render:
         raise UserError(f"{run} holds a motion model but no generator to render with; add "
                         f"--poses-only for the poses alone, or pass a vid2vid train run "
