@@ -166,6 +166,8 @@ def main() -> None:
         row = measures(gen, ctx)
         row["train_seconds"], row["steps"], row["kept"] = result.seconds, result.steps, result.kept
         row["temperature"] = temperature
+        row["judged_frechet"], row["judged_novelty"] = result.frechet, result.novelty
+        row["novelty_floor"] = result.novelty_floor
         a, b = G.sample(0, np.arange(int(60 * 25)) / 25.0), G.sample(0, np.arange(60 * 50) / 50.0)
         row["fps_25_50_px"] = float(np.abs(a - b[::2]).max() * ctx["frame"].torso)
         t50 = np.arange(n * 2) / (2 * fps)
@@ -191,8 +193,13 @@ def parse_overrides(ap: argparse.ArgumentParser, items: list[str]) -> dict:
             ap.error(f"--set {key}: the bench fixes the held-out share; use --seed for the seed")
         kind = type(defaults[key])
         try:
-            out[key] = (tuple(float(v) for v in value.split(",")) if kind is tuple
-                        else kind(value))
+            if kind is bool:        # bool("false") is True
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                out[key] = value.lower() in ("true", "1")
+            else:
+                out[key] = (tuple(float(v) for v in value.split(",")) if kind is tuple
+                            else kind(value))
         except ValueError:
             ap.error(f"--set {item}: {key} wants a {kind.__name__}")
     return out

@@ -13,14 +13,23 @@ brings it back towards the training motion's spread (RESULTS.md, "Dream").
 With `validation` sequences (the config's `validation` share, cut from the end
 of the training part and never trained on) it compares with those instead: the
 training windows reward a model that replays them, and low noise, which does.
+
+With `select_novel` it asks for novelty as well: of the (snapshot, noise scale)
+pairs whose windows lie at least as far from the training windows as the
+training windows lie from each other (each from those it does not overlap), it
+keeps the closest; a model that replays its training clips is not judged best
+for it. Where none is that novel, the closest of all.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+import torch
 
 from dream.motion_data import MotionSequence
-from dream.motion_metrics import PCA, frechet, window_features
+from dream.motion_metrics import PCA, WINDOW, frechet, nearest_distance, window_features
 
 PCA_DIMS = 24           # as benchmarks/bench_dream.py's table
 STRETCHES = 8           # stretches of motion per judgement, spread over [0, max_time)
@@ -32,6 +41,37 @@ def windows_of(motions: list[MotionSequence]) -> np.ndarray:
     """Every 16-frame window with a person throughout, all sequences: `[W, F]` (W may be 0)."""
     windows = [w for w in (window_features(m.features, 1, m.valid) for m in motions) if len(w)]
     return np.concatenate(windows) if windows else np.zeros((0, 1))
+
+
+def self_novelty(motions: list[MotionSequence]) -> float:
+    """Median distance (dream.motion_metrics.nearest_distance's) of each training window to
+    the nearest training window it does not overlap: how novel the training motion is to
+    itself, 0 where there are too few windows."""
+    windows, keys = [], []
+    for n, m in enumerate(motions):
+        starts = [s for s in range(len(m.features) - WINDOW + 1) if m.valid[s:s + WINDOW].all()]
+        if starts:
+            windows.append(window_features(m.features, 1, m.valid))
+            keys.append(np.stack([np.full(len(starts), n), starts], 1))
+    if not windows or sum(map(len, windows)) <= PCA_DIMS:
+        return 0.0
+    x, key = torch.from_numpy(np.concatenate(windows)).float(), np.concatenate(keys)
+    nearest = []
+    for s in range(0, len(x), 1024):
+        d = torch.cdist(x[s:s + 1024], x).numpy()
+        k = key[s:s + 1024]
+        overlap = (k[:, None, 0] == key[None, :, 0]) & (abs(k[:, None, 1] - key[None, :, 1]) < WINDOW)
+        nearest.append(np.where(overlap, np.inf, d).min(1))
+    return float(np.median(np.concatenate(nearest)) / np.sqrt(x.shape[1]))
+
+
+class Judgement(NamedTuple):
+    frechet: float      # to the reference windows (lower is closer; inf: not judged)
+    novelty: float      # median distance of G's windows to their nearest training window
+
+    def rank(self, floor: float | None) -> tuple[bool, float]:
+        """Sort key, best first: with a novelty `floor`, any pair above it before any below."""
+        return (floor is not None and self.novelty < floor, self.frechet)
 
 
 def cut_validation(motions: list[MotionSequence], share: float
@@ -50,7 +90,8 @@ def cut_validation(motions: list[MotionSequence], share: float
 
 class SnapshotJudge:
     """Scores a generator by the Fréchet distance of its windows to the validation windows,
-    or to the training windows where there are none."""
+    or to the training windows where there are none, and by their novelty against the
+    training windows; `floor` is the training motion's own novelty."""
 
     def __init__(self, motions: list[MotionSequence],
                  validation: list[MotionSequence] | None = None):
@@ -58,21 +99,25 @@ class SnapshotJudge:
         reference = windows_of(validation) if validation else train
         self.fps = motions[0].frame.fps
         self.real = None
+        self.train = train
+        self.floor = self_novelty(motions)
         if len(train) > PCA_DIMS and len(reference) > PCA_DIMS:
             self.pca = PCA(train, PCA_DIMS)          # the axes of the motion G learns
             self.real = self.pca(reference)
 
-    def __call__(self, G, temperature: float = 1.0) -> float:
-        """G's distance (lower is closer); inf where the data have too few windows to judge.
+    def __call__(self, G, temperature: float = 1.0) -> Judgement:
+        """G's distance (lower is closer; inf where the data have too few windows to judge)
+        and novelty.
 
         The stretches lie all over the trained time range: a motion that fades after some
         minutes scores worse than one that keeps going.
         """
         if self.real is None:
-            return float("inf")
+            return Judgement(float("inf"), 0.0)
         n = int(SECONDS * self.fps)
         starts = np.linspace(0.0, G.cfg.max_time - SECONDS, STRETCHES)
         times = np.concatenate([s + np.arange(n) / self.fps for s in starts])
         poses = G.sample(SEED, times, temperature).reshape(STRETCHES, n, -1)
         windows = np.concatenate([window_features(p, stride=2) for p in poses])
-        return frechet(self.pca(windows), self.real)
+        novelty = float(np.median(nearest_distance(windows, self.train)))
+        return Judgement(frechet(self.pca(windows), self.real), novelty)

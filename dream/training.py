@@ -9,8 +9,8 @@ part first). Non-saturating logistic loss, R1 on real samples. With `window`,
 a third D sees dense windows of consecutive frames (off: it measured worse on
 held-out motion, RESULTS.md). Every `select_every` steps G_ema is judged
 against the training motion, or against a held-back `validation` stretch
-(dream.selection), and the best snapshot is saved,
-not the last. With `mirror`, the Ds see clips mirrored at random (dream.augment).
+(dream.selection), and the best snapshot is saved, not the last (with
+`select_novel`, the best of those as novel as the training motion is to itself). With `mirror`, the Ds see clips mirrored at random (dream.augment).
 The loop reads top to bottom in `train_motion`.
 """
 
@@ -31,7 +31,7 @@ from dream.config import MotionConfig
 from dream.discriminators import GapD, PoseD, WindowD
 from dream.model import MotionGenerator
 from dream.motion_data import MotionSequence, load_motions
-from dream.selection import SnapshotJudge, cut_validation
+from dream.selection import Judgement, SnapshotJudge, cut_validation
 from vid2vid.cpu_share import CpuShare
 from vid2vid.errors import UserError
 
@@ -49,13 +49,18 @@ class TrainResult:
     frechet: float       # its Fréchet distance to the training windows (inf: not judged)
     temperature: float = 1.0    # the noise scale it dreams at by default (the judge's pick)
     validation: int = 0         # frames held back from training for the judge
+    novelty: float = 0.0        # the kept pair's novelty (dream.selection)
+    novelty_floor: float | None = None      # with select_novel: the training's own novelty
 
     def line(self) -> str:
         judged_on = (f"the {self.validation} held-back frames' motion" if self.validation
                      else "the training motion")
-        kept = "" if self.kept == self.steps else (
+        novel = "" if self.novelty_floor is None else (
+            f" of those at least as novel as it is to itself (novelty {self.novelty:.3f}, "
+            f"floor {self.novelty_floor:.3f})")
+        kept = "" if self.kept == self.steps and not novel else (
             f"; kept step {self.kept}'s snapshot, the closest to {judged_on} "
-            f"(Fréchet {self.frechet:.1f})")
+            f"(Fréchet {self.frechet:.1f}){novel}")
         if self.temperature != 1.0:
             kept += f"; it dreams at temperature {self.temperature:g} unless told otherwise"
         return (f"{self.path}: motion model trained for {self.steps} steps on {self.frames} "
@@ -223,9 +228,10 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     total = steps
     done = 0
     judge = SnapshotJudge(motions, validation) if cfg.select_every else None
-    # score, step, G_ema weights, temperature (unjudged: 1 where it is a choice)
-    best: tuple = (float("inf"), 0, None, 1.0 if 1.0 in cfg.select_temperatures
-                   else cfg.select_temperatures[0])
+    floor = judge.floor if judge is not None and cfg.select_novel else None
+    # judgement, step, G_ema weights, temperature (unjudged: 1 where it is a choice)
+    best: tuple = (Judgement(float("inf"), 0.0), 0, None,
+                   1.0 if 1.0 in cfg.select_temperatures else cfg.select_temperatures[0])
     # fewer threads while other vid2vid jobs run (vid2vid/cpu_share.py)
     with CpuShare(device) as share:
         if total is None:
@@ -247,8 +253,8 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
                 if cfg.select_every and ((i + 1) % cfg.select_every == 0 or i + 1 == total) \
                         and i + 1 >= cfg.pretrain * total:
                     scores = {t: judge(G_ema, t) for t in cfg.select_temperatures}
-                    t = min(scores, key=scores.get)
-                    if scores[t] < best[0]:
+                    t = min(scores, key=lambda t: scores[t].rank(floor))
+                    if scores[t].rank(floor) < best[0].rank(floor):
                         best = (scores[t], i + 1, copy.deepcopy(G_ema.state_dict()), t)
     kept = total
     if best[2] is not None:
@@ -258,4 +264,5 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     path = save_motion(out, G_ema, [str(m.root) for m in motions], [m.frame for m in motions],
                        total, seconds, temperature=best[3])
     return TrainResult(path, total, seconds, int(sum(m.valid.sum() for m in motions)), kept,
-                       best[0], best[3], int(sum(m.valid.sum() for m in validation or [])))
+                       best[0].frechet, best[3], int(sum(m.valid.sum() for m in validation or [])),
+                       best[0].novelty, floor)

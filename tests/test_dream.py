@@ -19,7 +19,7 @@ from dream.motion_data import load_motion
 from dream.motion_graph import motion_graph
 from dream.pose_frame import PoseFrame
 from dream.time_codes import seeded_noise
-from dream.selection import SnapshotJudge, cut_validation
+from dream.selection import Judgement, SnapshotJudge, cut_validation, self_novelty
 from dream.training import ClipSampler, train_motion
 from infer.driving import TransferOptions
 from infer.pose_driving import read_source
@@ -185,12 +185,12 @@ def test_snapshot_judge_prefers_motion_like_the_training(world):
     feats = (0.3 * np.sin(2 * np.pi * t * rng.uniform(0.3, 2.0, 50) + rng.uniform(0, 6, 50))
              + rng.normal(0, 0.01, (600, 50))).astype(np.float32)
     judge = SnapshotJudge([_sequence(world, feats)])
-    like = judge(_Replay(feats))
-    still = judge(_Replay(np.repeat(feats[:1], 600, 0)))
-    noise = judge(_Replay(rng.normal(0, 0.3, (600, 50)).astype(np.float32)))
+    like = judge(_Replay(feats)).frechet
+    still = judge(_Replay(np.repeat(feats[:1], 600, 0))).frechet
+    noise = judge(_Replay(rng.normal(0, 0.3, (600, 50)).astype(np.float32))).frechet
     assert like < 0.1 * still and like < 0.1 * noise
     # Too few windows to judge (a short dataset): every snapshot scores inf, the last is kept.
-    assert SnapshotJudge([_sequence(world, feats[:20])])(_Replay(feats)) == float("inf")
+    assert SnapshotJudge([_sequence(world, feats[:20])])(_Replay(feats)).frechet == float("inf")
 
 
 def _waves(rng, frames: int, freqs: np.ndarray) -> np.ndarray:
@@ -211,8 +211,8 @@ def test_the_validation_judge_scores_motion_the_model_never_saw(world):
     # Replaying the training motion wins on the training windows and loses on the held-back
     # ones: the validation judge does not reward a model for copying its data.
     on_train, on_val = SnapshotJudge(train), SnapshotJudge(train, validation)
-    assert on_train(_Replay(slow)) < on_train(_Replay(fast))
-    assert on_val(_Replay(fast)) < 0.5 * on_val(_Replay(slow))
+    assert on_train(_Replay(slow)).frechet < on_train(_Replay(fast)).frechet
+    assert on_val(_Replay(fast)).frechet < 0.5 * on_val(_Replay(slow)).frechet
     # A stretch too short to judge on is not cut (a short dataset trains on all of it), and
     # 0 cuts nothing.
     short = _sequence(world, slow[:60])
@@ -233,7 +233,7 @@ def test_training_holds_the_validation_stretch_back(world, tmp_path, monkeypatch
             seen["validation"] = validation and sum(len(m.features) for m in validation)
 
         def __call__(self, G, temperature=1.0):
-            return 1.0
+            return Judgement(1.0, 0.0)
 
     monkeypatch.setattr(training, "SnapshotJudge", Judge)
     monkeypatch.setattr(training, "cut_validation", lambda ms, share: (
@@ -256,7 +256,7 @@ def test_training_keeps_the_best_judged_snapshot(world, tmp_path, monkeypatch):
             pass
 
         def __call__(self, G, temperature=1.0):
-            return next(scores)
+            return Judgement(next(scores), 0.0)
 
     monkeypatch.setattr(training, "SnapshotJudge", Judge)
     cfg = dataclasses.replace(TINY, window=4, select_every=1, pretrain=0.0,
@@ -280,7 +280,7 @@ def test_the_judge_picks_the_temperature_the_model_dreams_at(world, tmp_path, mo
 
         def __call__(self, G, temperature=1.0):
             seen.append(temperature)
-            return scores[len(seen) // 3 + 1, temperature]
+            return Judgement(scores[len(seen) // 3 + 1, temperature], 0.0)
 
     monkeypatch.setattr(training, "SnapshotJudge", Judge)
     cfg = dataclasses.replace(TINY, select_every=1, pretrain=0.0, select_temperatures=(1.0, 1.5))
@@ -292,6 +292,51 @@ def test_the_judge_picks_the_temperature_the_model_dreams_at(world, tmp_path, mo
     assert model.temperature == 1.5 and model.config.select_temperatures == (1.0, 1.5)
     with pytest.raises(UserError, match="select_temperatures"):
         MotionConfig(select_temperatures=())
+
+
+def test_the_judge_measures_novelty_against_the_training_motion(world):
+    rng = np.random.default_rng(2)
+    feats = _waves(rng, 600, rng.uniform(0.3, 2.0, 50))
+    judge = SnapshotJudge([_sequence(world, feats)])
+    # The floor is how far training windows lie from those they do not overlap: above 0 for
+    # noisy waves, and a replay of the training motion falls below it.
+    assert 0.0 < judge.floor == pytest.approx(self_novelty([_sequence(world, feats)]))
+    replay = judge(_Replay(feats))
+    assert replay.novelty < 0.1 * judge.floor
+    other = judge(_Replay(_waves(rng, 600, rng.uniform(0.3, 2.0, 50))))
+    assert other.novelty > judge.floor
+    assert self_novelty([_sequence(world, feats[:20])]) == 0.0
+
+
+def test_select_novel_keeps_the_closest_of_the_novel_snapshots(world, tmp_path, monkeypatch):
+    import dream.training as training
+
+    def run(judgements, novel=True):
+        it = iter(judgements)
+
+        class Judge:
+            floor = 0.05
+
+            def __init__(self, motions, validation=None):
+                pass
+
+            def __call__(self, G, temperature=1.0):
+                return Judgement(*next(it))
+
+        monkeypatch.setattr(training, "SnapshotJudge", Judge)
+        cfg = dataclasses.replace(TINY, select_every=1, pretrain=0.0, select_temperatures=(1.0,),
+                                  select_novel=novel)
+        return train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=len(judgements),
+                            progress=False)
+
+    # Step 2 is the closest but replays its training clips (novelty below the floor).
+    steps = [(5.0, 0.08), (1.0, 0.01), (3.0, 0.06), (4.0, 0.07)]
+    result = run(steps)
+    assert (result.kept, result.frechet, result.novelty, result.novelty_floor) == (3, 3.0, 0.06, 0.05)
+    assert "as novel as it is to itself" in result.line()
+    assert run(steps, novel=False).kept == 2
+    # None novel enough: the closest of all.
+    assert run([(5.0, 0.01), (1.0, 0.02), (3.0, 0.03)]).kept == 2
 
 
 def test_motion_graph_replays_training_frames():
