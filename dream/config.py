@@ -42,6 +42,7 @@ class MotionConfig:
     # "Dream"): 50 s of dance is little data, and a smoother D memorises it less.
     r1: float = 3.0
     pretrain: float = 0.15          # share of steps with the per-sample D only (StyleSV)
+    ema: float = 0.995              # decay of G_ema, the generator that is judged and saved
     max_time: float = 1200.0        # fake clips start anywhere in [0, max_time) s
     select_every: int = 500         # steps between snapshot judgements (dream.selection); 0: last
     # Noise scales the judge tries per snapshot; the pick is what dream samples at by default
@@ -70,6 +71,7 @@ class MotionConfig:
             (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
             (0.0 <= self.validation < 1.0, "validation must be in [0, 1)"),
             (0.0 <= self.pretrain < 1.0, "pretrain must be in [0, 1)"),
+            (0.0 <= self.ema < 1.0, "ema must be in [0, 1)"),
             (self.window == 0 or self.window >= 4, "window must be 0 (off) or >= 4 frames"),
             (0.0 <= self.mirror < 1.0, "mirror must be in [0, 1)"),
             (self.mbstd == 0 or self.mbstd >= 2, "mbstd must be 0 (off) or a group of >= 2"),

@@ -36,7 +36,6 @@ from vid2vid.cpu_share import CpuShare
 from vid2vid.errors import UserError
 
 CALIBRATION_STEPS = 20
-EMA = 0.995
 
 
 @dataclass
@@ -223,7 +222,7 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
         opt_G.step()
         with torch.no_grad():
             for pe, p in zip(G_ema.parameters(), G.parameters()):
-                pe.lerp_(p, 1 - EMA)
+                pe.lerp_(p, 1 - cfg.ema)
 
     total = steps
     done = 0
