@@ -42,7 +42,7 @@ class MotionConfig:
     # "Dream"): 50 s of dance is little data, and a smoother D memorises it less.
     r1: float = 3.0
     pretrain: float = 0.15          # share of steps with the per-sample D only (StyleSV)
-    ema: float = 0.995              # decay of G_ema, the generator that is judged and saved
+    ema: float = 0.995              # G_ema's decay (judged and saved); 0.999: worse, RESULTS.md
     max_time: float = 1200.0        # fake clips start anywhere in [0, max_time) s
     select_every: int = 500         # steps between snapshot judgements (dream.selection); 0: last
     # Noise scales the judge tries per snapshot; the pick is what dream samples at by default
