@@ -25,6 +25,13 @@ def absolute(features: np.ndarray) -> np.ndarray:
     return out
 
 
+def window_starts(length: int, stride: int = 1, valid: np.ndarray | None = None) -> list[int]:
+    """First frames of the windows `window_features` makes: every `stride`-th, with a person
+    in all `WINDOW` frames where `valid` says which frames have one."""
+    return [s for s in range(0, length - WINDOW + 1, stride)
+            if valid is None or valid[s:s + WINDOW].all()]
+
+
 def window_features(features: np.ndarray, stride: int = 1, valid: np.ndarray | None = None
                     ) -> np.ndarray:
     """`[W, F]`: per window, joint positions relative to the neck (torso lengths) and the
@@ -33,12 +40,8 @@ def window_features(features: np.ndarray, stride: int = 1, valid: np.ndarray | N
     rel = np.delete(rel, NECK, axis=1).reshape(len(features), -1)
     vel = np.diff(absolute(features).reshape(len(features), -1), axis=0)
     vel = np.concatenate([np.zeros((1, vel.shape[1])), vel])
-    out = []
-    for s in range(0, len(features) - WINDOW + 1, stride):
-        if valid is not None and not valid[s:s + WINDOW].all():
-            continue
-        out.append(np.concatenate([rel[s:s + WINDOW].ravel(), vel[s + 1:s + WINDOW].ravel()]))
-    return np.asarray(out)
+    return np.asarray([np.concatenate([rel[s:s + WINDOW].ravel(), vel[s + 1:s + WINDOW].ravel()])
+                       for s in window_starts(len(features), stride, valid)])
 
 
 class PCA:

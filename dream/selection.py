@@ -23,13 +23,15 @@ for it. Where none is that novel, the closest of all.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from dream.motion_data import MotionSequence
-from dream.motion_metrics import PCA, WINDOW, frechet, nearest_distance, window_features
+from dream.motion_metrics import (PCA, WINDOW, frechet, nearest_distance, window_features,
+                                  window_starts)
 
 PCA_DIMS = 24           # as benchmarks/bench_dream.py's table
 STRETCHES = 8           # stretches of motion per judgement, spread over [0, max_time)
@@ -49,7 +51,7 @@ def self_novelty(motions: list[MotionSequence]) -> float:
     itself, 0 where there are too few windows."""
     windows, keys = [], []
     for n, m in enumerate(motions):
-        starts = [s for s in range(len(m.features) - WINDOW + 1) if m.valid[s:s + WINDOW].all()]
+        starts = window_starts(len(m.features), 1, m.valid)
         if starts:
             windows.append(window_features(m.features, 1, m.valid))
             keys.append(np.stack([np.full(len(starts), n), starts], 1))
@@ -60,7 +62,8 @@ def self_novelty(motions: list[MotionSequence]) -> float:
     for s in range(0, len(x), 1024):
         d = torch.cdist(x[s:s + 1024], x).numpy()
         k = key[s:s + 1024]
-        overlap = (k[:, None, 0] == key[None, :, 0]) & (abs(k[:, None, 1] - key[None, :, 1]) < WINDOW)
+        same = k[:, None, 0] == key[None, :, 0]
+        overlap = same & (abs(k[:, None, 1] - key[None, :, 1]) < WINDOW)
         nearest.append(np.where(overlap, np.inf, d).min(1))
     return float(np.median(np.concatenate(nearest)) / np.sqrt(x.shape[1]))
 
@@ -100,10 +103,16 @@ class SnapshotJudge:
         self.fps = motions[0].frame.fps
         self.real = None
         self.train = train
-        self.floor = self_novelty(motions)
+        self.motions = motions
         if len(train) > PCA_DIMS and len(reference) > PCA_DIMS:
             self.pca = PCA(train, PCA_DIMS)          # the axes of the motion G learns
             self.real = self.pca(reference)
+
+    @cached_property
+    def floor(self) -> float:
+        """The training motion's own novelty (self_novelty: quadratic in the windows, so only
+        computed where select_novel asks for it)."""
+        return self_novelty(self.motions)
 
     def __call__(self, G, temperature: float = 1.0) -> Judgement:
         """G's distance (lower is closer; inf where the data have too few windows to judge)

@@ -10,7 +10,8 @@ a third D sees dense windows of consecutive frames (off: it measured worse on
 held-out motion, RESULTS.md). Every `select_every` steps G_ema is judged
 against the training motion, or against a held-back `validation` stretch
 (dream.selection), and the best snapshot is saved, not the last (with
-`select_novel`, the best of those as novel as the training motion is to itself). With `mirror`, the Ds see clips mirrored at random (dream.augment).
+`select_novel`, the best of those as novel as the training motion is to
+itself). With `mirror`, the Ds see clips mirrored at random (dream.augment).
 The loop reads top to bottom in `train_motion`.
 """
 
