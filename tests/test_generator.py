@@ -275,3 +275,21 @@ def test_compose_default_and_checkpoint_roundtrip():
     old = ModelConfig.preset("tiny").to_dict()
     del old["compose"]
     assert saved_model_config(old).compose == "inside"
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_fg_past_lets_the_foreground_read_the_previous_frames(levels):
+    plain = _generator(levels)
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(ModelConfig.preset("tiny"), fg_past=True)
+    past = Generator(cfg, map_channels=C, levels=levels)
+    past.load_state_dict(plain.state_dict())   # the same weights: only what the branch reads
+    maps, prev = _inputs(14)
+    _, other = _inputs(15)
+    a, b = past(maps, prev), past(maps, other)
+    assert (a.fg_mask - b.fg_mask).abs().max() > 1e-5
+    assert (a.hallucinated - b.hallucinated).abs().max() > 1e-5
+    # Image mode reads the no-past vector, zero at first: the same first frame.
+    torch.testing.assert_close(past(maps, None).image, plain(maps, None).image)
+    torch.testing.assert_close(plain(maps, prev).fg_mask, plain(maps, other).fg_mask,
+                               atol=0, rtol=0)

@@ -33,7 +33,7 @@ class ModelConfig:
         n_downsample: stride-2 stages of the base level's encoders.
         n_blocks: residual blocks of the shared trunk (maps + past frames),
             which feeds both the image and the flow decoder.
-        n_fg_blocks: residual blocks of the maps-only foreground trunk.
+        n_fg_blocks: residual blocks of the foreground trunk (maps only, unless fg_past).
         n_enhancer_blocks: residual blocks per branch in each enhancer level.
         flow_multiplier: pixels per unit of the flow head at the base level;
             level l uses flow_multiplier * 2**l (same motion, finer pixels).
@@ -43,6 +43,12 @@ class ModelConfig:
             from the previous frame too. "after": x = fg * h_fg + (1 - fg) *
             ((1 - m) * warp(x_prev, w) + m * h_bg), the foreground always
             hallucinated. vid2vid: "after" (`CompositeGenerator.forward`).
+        fg_past: the foreground branch also reads the past-frame encoder's
+            features (summed into its trunk input, as the background's trunk
+            does), so the hallucinated person can follow the previous output's
+            person instead of being re-invented from the maps every frame (its
+            flicker). vid2vid's foreground branch reads the labels only.
+            Changes what the branch reads, not its weights.
 
     Discriminators (see `vid2vid.models.discriminators`):
         ndf: first-layer width of the image and temporal PatchGANs.
@@ -78,6 +84,7 @@ class ModelConfig:
     n_enhancer_blocks: int = 2
     flow_multiplier: float = 20.0
     compose: Literal["inside", "after"] = "after"
+    fg_past: bool = False
 
     ndf: int = 32
     d_layers: int = 3

@@ -22,7 +22,7 @@ Structure of one level (the base level; `grow()` adds enhancer levels):
     frames x_{t-2..t-1} --past encoder--> f_x   (image mode: a learned vector)
     trunk(f_s + f_x) --image decoder--> h_bg
                      --flow decoder---> w, m         (video mode only)
-    fg trunk(f_s)    --fg decoder-----> h_fg, fg     (maps only)
+    fg trunk(f_s)    --fg decoder-----> h_fg, fg     (maps only; + f_x with fg_past)
 
 Conditioning. The maps enter by concatenation at the map encoder (as in the
 2018 code) *and* by SPADE modulation in every decoder stage (as imaginaire
@@ -41,6 +41,9 @@ a real or generated frame and exists at transfer time. It is learned; training
 should supervise it with the dataset's person mask (`seg/`), e.g.
 `losses.l1_loss(out.fg_mask, person_mask)`. The foreground image h_fg comes
 from the same maps-only path; the background h_bg also sees the past frames.
+`ModelConfig.fg_past` adds the past encoder's features to the foreground
+trunk's input too, so the person can follow the previous output's person
+(in image mode the learned no-past vector stands in, as for the background).
 
 Background plate (`ModelConfig.background_plate`). A fixed camera's background
 is the same in every frame, but nothing in a pose map says what or where it

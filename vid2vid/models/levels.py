@@ -129,6 +129,7 @@ class BaseLevel(nn.Module):
                 self.fg_head.bias[3].fill_(math.log(cfg.fg_prior / (1 - cfg.fg_prior)))
         self.flow_head = conv(widths[0], 2 + 1)  # flow x, y, occlusion mask
         self.flow_scale = cfg.flow_multiplier
+        self.fg_past = cfg.fg_past
 
     def forward(
         self, maps: Tensor, past: Optional[Tensor], coarse: Optional[LevelOut]
@@ -137,7 +138,8 @@ class BaseLevel(nn.Module):
         fx = self.past_encoder(past)[-1] if past is not None else self.no_past
         trunk = self.trunk(mf[-1] + fx)
         feat_image = self.image_decoder(trunk, mf)
-        feat_fg = self.fg_decoder(self.fg_trunk(mf[-1]), mf)
+        fg_in = mf[-1] + fx if self.fg_past else mf[-1]
+        feat_fg = self.fg_decoder(self.fg_trunk(fg_in), mf)
         fg_image, fg_logit = self.fg_head(feat_fg).split([3, 1], dim=1)
         out = LevelOut(self.image_head(feat_image), fg_image, fg_logit, feat_image, feat_fg)
         if past is not None:
@@ -175,6 +177,7 @@ class EnhancerLevel(nn.Module):
             nn.init.zeros_(head.bias)
         # Same head value = same motion relative to the frame at every level.
         self.flow_scale = cfg.flow_multiplier * 2**index
+        self.fg_past = cfg.fg_past
 
     def forward(
         self, maps: Tensor, past: Optional[Tensor], coarse: Optional[LevelOut]
@@ -183,7 +186,8 @@ class EnhancerLevel(nn.Module):
         mf = self.map_encoder(maps)
         fx = self.past_encoder(past)[-1] if past is not None else self.no_past
         feat_image = self.image_branch(mf[1] + fx + coarse.feat_image, mf[0])
-        feat_fg = self.fg_branch(mf[1] + coarse.feat_fg, mf[0])
+        fg_in = mf[1] + coarse.feat_fg + (fx if self.fg_past else 0)
+        feat_fg = self.fg_branch(fg_in, mf[0])
         d_fg_image, d_fg = self.fg_head(feat_fg).split([3, 1], dim=1)
         out = LevelOut(
             image_logit=_up(coarse.image_logit) + self.image_head(feat_image),
