@@ -48,7 +48,9 @@ class ModelConfig:
             does), so the hallucinated person can follow the previous output's
             person instead of being re-invented from the maps every frame (its
             flicker). vid2vid's foreground branch reads the labels only.
-            Changes what the branch reads, not its weights.
+            Changes what the branch reads, not its weights. Off: on dancer.avi it
+            cut the warp error 8 % but lost pose accuracy and let the background
+            drift (RESULTS.md, thirteenth ablation).
 
     Discriminators (see `vid2vid.models.discriminators`):
         ndf: first-layer width of the image and temporal PatchGANs.
