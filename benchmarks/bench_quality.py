@@ -19,7 +19,7 @@ command line and the files it writes, nothing from inside train or infer:
    (`preprocess --from-vid2vid ../shared/data/cityscapes`, four sequences
    trained together);
 2. `vid2vid train --config FILE`: the small preset, 128 px, progressive, with
-   8-frame clips at the last stage for pose (4 for face and labels), for
+   8-frame clips at the last stage for pose and face (4 for labels), for
    `--steps` (or `--minutes` where `vid2vid train` has it), with checkpoints
    every twelfth of the expected time and none pruned, plus the `--set`
    overrides (dotted keys such as `model.compose=after` become nested YAML);
@@ -33,8 +33,8 @@ command line and the files it writes, nothing from inside train or infer:
 
 Default steps, about 20 minutes on a quiet 2-core CPU for small at 128 px,
 4-frame clips, progressive (RESULTS.md: the face run took 0.38 s a step, the
-demo 0.30, the Cityscapes run 0.64; pose's 8-frame last stage adds about a
-fifth): pose 3500, face 3000, labels 1800.
+demo 0.30, the Cityscapes run 0.64; an 8-frame last stage adds about a
+tenth to a fifth): pose 3500, face 3000, labels 1800.
 `--half` trains half of that (ablation rows); `--final-only` evaluates the
 last checkpoint alone. `--quick` proves the pipeline in a few minutes: tiny
 preset, 64 px, 2-frame clips, 8 steps, short videos (the first 60 frames of a
@@ -74,13 +74,14 @@ DEFAULT_DATASETS = {"pose": ("dancer", "pianist"), "face": ("talk",), "labels": 
 PIANIST = ("musicalgestures==1.32.0", "musicalgestures/examples/pianist.avi",
            "1b17d27c2aba3a3e52f6bab717cc5afa93b39848e528d3743afb16b34b554d39")
 STEPS = {"pose": 3500, "face": 3000, "labels": 1800}
-# measured with 4-frame clips (RESULTS.md); pose's 8-frame last stage (a fifth of the
-# steps) costs about twice as much a step: 0.36 is that estimate
-SECONDS_PER_STEP = {"pose": 0.36, "face": 0.38, "labels": 0.64}
+# measured with 4-frame clips (RESULTS.md); an 8-frame last stage (a fifth of the steps)
+# costs about twice as much a step: pose's 0.36 and face's 0.42 are that estimate
+SECONDS_PER_STEP = {"pose": 0.36, "face": 0.42, "labels": 0.64}
 TRAIN = {"preset": "small", "size": 128, "progressive": True}
-# Clip length at the last stage: 8 measured better than 4 on dancer.avi (RESULTS.md, tenth
-# ablation: SSIM 0.903 vs 0.876, pose found 92 vs 86 %); face and labels are not measured yet.
-FRAMES = {"pose": 8, "face": 4, "labels": 4}
+# Clip length at the last stage (train's default is 8): 8 measured better than 4 on
+# dancer.avi (RESULTS.md, tenth ablation: SSIM 0.903 vs 0.876, pose found 92 vs 86 %) and
+# on talk.mp4 (26.33 / 0.864 vs 25.99 / 0.853, landmarks 0.050 vs 0.054); labels not yet.
+FRAMES = {"pose": 8, "face": 8, "labels": 4}
 QUICK_TRAIN = {"preset": "tiny", "size": 64, "frames": 2, "progressive": True}
 QUICK_STEPS = 8
 QUICK_FRAMES = 60              # of a real video
