@@ -43,14 +43,9 @@ class ModelConfig:
             from the previous frame too. "after": x = fg * h_fg + (1 - fg) *
             ((1 - m) * warp(x_prev, w) + m * h_bg), the foreground always
             hallucinated. vid2vid: "after" (`CompositeGenerator.forward`).
-        fg_past: the foreground branch also reads the past-frame encoder's
-            features (summed into its trunk input, as the background's trunk
-            does), so the hallucinated person can follow the previous output's
-            person instead of being re-invented from the maps every frame (its
-            flicker). vid2vid's foreground branch reads the labels only.
-            Changes what the branch reads, not its weights. Off: on dancer.avi it
-            cut the warp error 8 % but lost pose accuracy and let the background
-            drift (RESULTS.md, thirteenth ablation).
+        fg_past: the foreground trunk also reads the past-frame features (vid2vid's
+            reads labels only). Off: on dancer.avi -8 % warp error, worse pose, a
+            drifting background (RESULTS.md, thirteenth ablation).
 
     Discriminators (see `vid2vid.models.discriminators`):
         ndf: first-layer width of the image and temporal PatchGANs.
@@ -450,11 +445,9 @@ def gpu_defaults(device: str) -> dict[str, Any]:
     return {"preset": "base", "batch_size": 4 if gib >= 64 else 2 if gib >= 24 else 1}
 
 
-# Keys added to the configs after runs had been saved without them, with the values
-# that reproduce what those runs did: the defaults have since moved to vid2vid's
-# objective (benchmarks/RESULTS.md, "Quality protocol"), and a resumed or reloaded old
-# run must not change objective or composition under its weights. perceptual_net's
-# default is what old runs did; listed so that the default can move.
+# Keys added after runs had been saved without them, with the values those runs used (the
+# defaults moved to vid2vid's objective: RESULTS.md, "Quality protocol"), so a resumed or
+# reloaded old run keeps its objective; perceptual_net is listed so its default can move.
 SAVED_WITHOUT = {
     "model": {"compose": "inside"},
     "loss": {"warp_generated": 0.0, "warp_masked": False, "hallucinated": 0.0,
