@@ -35,9 +35,9 @@ label-embedding network; the cost is one 1x1 conv per decoder stage, 2*C^2
 parameters for C output channels: 1-2 % of the parameters and 4-7 % of the
 FLOPs of the presets (`benchmarks/bench_models.py` prints the FLOP share).
 
-Foreground mask. fg = sigmoid of a head on the foreground decoder, which sees
-the maps only (map encoder -> fg trunk -> fg decoder), so it never depends on
-a real or generated frame and exists at transfer time. It is learned; training
+Foreground mask. fg = sigmoid of a head on the foreground decoder, which by
+default sees the maps only (map encoder -> fg trunk -> fg decoder), so it never
+depends on a real or generated frame and exists at transfer time. It is learned; training
 should supervise it with the dataset's person mask (`seg/`), e.g.
 `losses.l1_loss(out.fg_mask, person_mask)`. The foreground image h_fg comes
 from the same maps-only path; the background h_bg also sees the past frames.
