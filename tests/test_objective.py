@@ -286,6 +286,22 @@ def test_hallucinated_gan_adds_g_and_d_terms_on_h():
             assert out[k] == pytest.approx(v, rel=1e-5, abs=1e-6), k
 
 
+def test_person_l1_reads_only_the_person_mask():
+    # A scripted G equal to the real clip outside the mask and off inside it: the person
+    # term sees the whole error (its mean over the mask), the frame's L1 a share of it.
+    batch = _batch()
+    inside = batch.masks.expand_as(batch.reals)
+    fake = torch.where(inside > 0, batch.reals + 0.5, batch.reals)
+    out = _run(_cfg(person_l1=2.0), _nets(G=ScriptedG(fake)), batch, backward=False)
+    assert out["0:l1_person"] == pytest.approx(2.0 * 0.5, rel=1e-4)
+    assert 0.0 < out["0:l1"] < 10.0 * 0.5
+    # Off by default; right outside the mask nothing is asked of G.
+    assert "0:l1_person" not in _run(_cfg(), _nets(G=ScriptedG(fake)), batch, backward=False)
+    outside = torch.where(inside > 0, batch.reals, batch.reals + 0.5)
+    off = _run(_cfg(person_l1=2.0), _nets(G=ScriptedG(outside)), batch, backward=False)
+    assert off["0:l1_person"] == 0.0
+
+
 # -- feature matching ------------------------------------------------------------------------
 
 def test_fm_sum_is_layers_times_the_mean():

@@ -1,9 +1,7 @@
 """Typed, frozen configuration.
 
-`ModelConfig` holds everything needed to rebuild the networks (generator and
-discriminators) from a checkpoint: `Generator(ModelConfig.from_dict(d),
-map_channels=C, levels=n)`. It is self-contained so that training configs can
-be added beside it in this file without touching it.
+`ModelConfig` holds all a checkpoint needs to rebuild the networks:
+`Generator(ModelConfig.from_dict(d), map_channels=C, levels=n)`.
 """
 
 from __future__ import annotations
@@ -61,11 +59,10 @@ class ModelConfig:
             mask) as input, one plate per video; for a fixed camera. Beyond
             vid2vid.
         plate_base: the background image h_bg is a residual over the plate,
-            h_bg = plate + tanh(logit) at every level (the base level's image
-            head starts at zero), so G shows the still background from the
-            first step and learns what differs. Linear: inside a tanh the
-            residual barely learns where the plate is near black or white.
-            Needs background_plate.
+            h_bg = plate + tanh(logit) at every level (the image head starts at
+            zero): G shows the still background from the first step and learns
+            what differs (linear: inside a tanh, little is learnt near black or
+            white). Needs background_plate.
         fg_prior: where a new generator's foreground mask starts, everywhere
             (the base fg bias is logit(fg_prior); 0.5: unbiased). A person is a
             small share of the frame; lower shows h_bg from the first step.
@@ -260,6 +257,8 @@ class LossWeights:
             the flow estimator's noise on a still, flat background), before the
             flow, warp, mask and G_Warp losses and the temporal D read it.
             Not in vid2vid (its FlowNet2 flow has the same noise).
+        person_l1: L1 inside the person (face, foreground) mask, its mean over
+            the mask, added to either reconstruction loss. Not in vid2vid.
         perceptual_net: the network of the perceptual loss. "vgg19":
             torchvision's ImageNet VGG19 (relu1_1..relu5_1), when its weights
             are in the torch hub cache. vid2vid: this. "hed_vgg16": the VGG16
@@ -288,6 +287,7 @@ class LossWeights:
     face_feature_matching: float = 20.0
     temporal_window: TemporalWindow = "chunk"
     still_flow: bool = False
+    person_l1: float = 0.0
     perceptual_net: PerceptualNet = "vgg19"
 
     def __post_init__(self) -> None:
