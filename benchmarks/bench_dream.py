@@ -168,6 +168,7 @@ def main() -> None:
         row["temperature"] = temperature
         row["judged_frechet"], row["judged_novelty"] = result.frechet, result.novelty
         row["novelty_floor"] = result.novelty_floor
+        row["restart"], row["restarts"] = result.restart, result.restarts
         a, b = G.sample(0, np.arange(int(60 * 25)) / 25.0), G.sample(0, np.arange(60 * 50) / 50.0)
         row["fps_25_50_px"] = float(np.abs(a - b[::2]).max() * ctx["frame"].torso)
         t50 = np.arange(n * 2) / (2 * fps)

@@ -54,6 +54,9 @@ class MotionConfig:
     # Judge only (snapshot, T) pairs at least as novel as the training motion is to itself
     # (dream.selection). Off: at R1 3 the picks already were, in 4 seeds of 5 (RESULTS.md).
     select_novel: bool = False
+    # Independent trainings (seeds seed, seed + 1, ...) of which the judge keeps the best
+    # snapshot; a budget in minutes is shared among them, --steps is each one's.
+    restarts: int = 1
     holdout: float = 0.2            # last share of each dataset left out (as vid2vid train)
     seed: int = 0
 
@@ -76,6 +79,8 @@ class MotionConfig:
             (0.0 <= self.mirror < 1.0, "mirror must be in [0, 1)"),
             (self.mbstd == 0 or self.mbstd >= 2, "mbstd must be 0 (off) or a group of >= 2"),
             (self.select_every >= 0, "select_every must be >= 0 (0: keep the last snapshot)"),
+            (self.restarts >= 1 and (self.restarts == 1 or self.select_every > 0),
+             "restarts must be >= 1, and more than 1 needs the judge (select_every > 0)"),
             (len(self.select_temperatures) >= 1
              and all(TEMPERATURES[0] <= t <= TEMPERATURES[1] for t in self.select_temperatures),
              "select_temperatures must be one or more noise scales in [{:g}, {:g}]".format(

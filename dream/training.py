@@ -11,7 +11,10 @@ held-out motion, RESULTS.md). Every `select_every` steps G_ema is judged
 against the training motion, or against a held-back `validation` stretch
 (dream.selection), and the best snapshot is saved, not the last (with
 `select_novel`, the best of those as novel as the training motion is to
-itself). With `mirror`, the Ds see clips mirrored at random (dream.augment).
+itself). With `restarts`, several independent trainings from consecutive
+seeds, and the judge keeps the best snapshot of them all: GAN motion trained on
+a minute of dance differs a lot from seed to seed (RESULTS.md, "Dream"). With
+`mirror`, the Ds see clips mirrored at random (dream.augment).
 The loop reads top to bottom in `train_motion`.
 """
 
@@ -51,6 +54,8 @@ class TrainResult:
     validation: int = 0         # frames held back from training for the judge
     novelty: float = 0.0        # the kept pair's novelty (dream.selection)
     novelty_floor: float | None = None      # with select_novel: the training's own novelty
+    restart: int = 0            # which of the `restarts` trainings the kept snapshot is from
+    restarts: int = 1
 
     def line(self) -> str:
         judged_on = (f"the {self.validation} held-back frames' motion" if self.validation
@@ -61,11 +66,15 @@ class TrainResult:
         kept = "" if self.kept == self.steps and not novel else (
             f"; kept step {self.kept}'s snapshot, the closest to {judged_on} "
             f"(Fréchet {self.frechet:.1f}){novel}")
+        if self.restarts > 1:
+            kept += f" (training {self.restart + 1} of {self.restarts}, seed + {self.restart})"
         if self.temperature != 1.0:
             kept += f"; it dreams at temperature {self.temperature:g} unless told otherwise"
-        return (f"{self.path}: motion model trained for {self.steps} steps on {self.frames} "
-                f"frames in {self.seconds:.0f} s ({self.steps / max(self.seconds, 1e-9):.1f} "
-                f"steps/s){kept}")
+        times = f"{self.restarts} times, {self.steps} steps each," if self.restarts > 1 \
+            else f"for {self.steps} steps"
+        rate = self.restarts * self.steps / max(self.seconds, 1e-9)
+        return (f"{self.path}: motion model trained {times} on {self.frames} frames in "
+                f"{self.seconds:.0f} s ({rate:.1f} steps/s){kept}")
 
 
 class ClipSampler:
@@ -151,24 +160,13 @@ def r1_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     return grad.square().flatten(1).sum(1).mean()
 
 
-def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
-                 steps: int | None = None, minutes: float | None = None,
-                 device: torch.device = torch.device("cpu"), progress: bool = True
-                 ) -> TrainResult:
-    """Trains on `datasets`' pose/ and writes motion.pt to `out` (a file path)."""
-    from tqdm import tqdm
-
-    if (steps is None) == (minutes is None):
-        raise UserError("dream --train needs a budget: pass --steps N or --minutes M (one)")
-    t0 = time.time()
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    motions = load_motions(list(datasets), cfg.holdout)
-    validation = None
-    if cfg.select_every:
-        motions, validation = cut_validation(motions, cfg.validation)
+def one_training(cfg: MotionConfig, motions: list[MotionSequence], all_frames: np.ndarray,
+                 seed: int, device: torch.device):
+    """The networks of one independent training, from `seed`: (G_ema, step(i, total,
+    with_gaps=None)), one D and one G update per step, G_ema following G."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     sampler = ClipSampler(motions, cfg, rng)
-    all_frames = np.concatenate([m.features[m.valid] for m in motions])
     G = MotionGenerator(cfg, all_frames).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     D_pose = PoseD(cfg.pose_dim, cfg.hidden, cfg.mbstd).to(device)
@@ -225,44 +223,72 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
             for pe, p in zip(G_ema.parameters(), G.parameters()):
                 pe.lerp_(p, 1 - cfg.ema)
 
-    total = steps
-    done = 0
+    return G_ema, step
+
+
+def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
+                 steps: int | None = None, minutes: float | None = None,
+                 device: torch.device = torch.device("cpu"), progress: bool = True
+                 ) -> TrainResult:
+    """Trains on `datasets`' pose/ and writes motion.pt to `out` (a file path).
+
+    With `cfg.restarts` > 1, that many independent trainings (seeds seed, seed + 1, ...),
+    `steps` each or `minutes` for all; the judge keeps the best snapshot of them all.
+    """
+    from tqdm import tqdm
+
+    if (steps is None) == (minutes is None):
+        raise UserError("dream --train needs a budget: pass --steps N or --minutes M (one)")
+    t0 = time.time()
+    motions = load_motions(list(datasets), cfg.holdout)
+    validation = None
+    if cfg.select_every:
+        motions, validation = cut_validation(motions, cfg.validation)
+    all_frames = np.concatenate([m.features[m.valid] for m in motions])
     judge = SnapshotJudge(motions, validation) if cfg.select_every else None
     floor = judge.floor if judge is not None and cfg.select_novel else None
-    # judgement, step, G_ema weights, temperature (unjudged: 1 where it is a choice)
+    # judgement, step, G_ema weights, temperature (unjudged: 1 where it is a choice), restart
     best: tuple = (Judgement(float("inf"), 0.0), 0, None,
-                   1.0 if 1.0 in cfg.select_temperatures else cfg.select_temperatures[0])
-    # fewer threads while other vid2vid jobs run (vid2vid/cpu_share.py)
-    with CpuShare(device) as share:
-        if total is None:
-            # A short calibration turns the wall-clock budget into steps (the schedule needs them).
-            tc = time.time()
-            for done in range(1, CALIBRATION_STEPS + 1):
-                step(done - 1, 10**9, with_gaps=True)       # timed as the slower later steps
-            rate = CALIBRATION_STEPS / (time.time() - tc)
-            total = max(done + 1, int(rate * (minutes * 60 - (time.time() - t0))))
-            if progress:
-                print(f"dream: {rate:.1f} steps/s here, so {minutes:g} minutes are {total} steps "
-                      f"(repeat with --steps {total})", flush=True)
-        with tqdm(total=total, initial=done, unit="step", desc="motion model", disable=not progress,
-                  dynamic_ncols=True, mininterval=1.0) as bar:
-            for i in range(done, total):
-                share.poll()
-                step(i, total)
-                bar.update(1)
-                if cfg.select_every and ((i + 1) % cfg.select_every == 0 or i + 1 == total) \
-                        and i + 1 >= cfg.pretrain * total:
-                    scores = {t: judge(G_ema, t) for t in cfg.select_temperatures}
-                    t = min(scores, key=lambda t: scores[t].rank(floor))
-                    if scores[t].rank(floor) < best[0].rank(floor):
-                        best = (scores[t], i + 1, copy.deepcopy(G_ema.state_dict()), t)
-    kept = total
-    if best[2] is not None:
-        G_ema.load_state_dict(best[2])
-        kept = best[1]
+                   1.0 if 1.0 in cfg.select_temperatures else cfg.select_temperatures[0], 0)
+    total = steps
+    for restart in range(cfg.restarts):
+        G_ema, step = one_training(cfg, motions, all_frames, cfg.seed + restart, device)
+        done = 0
+        # fewer threads while other vid2vid jobs run (vid2vid/cpu_share.py)
+        with CpuShare(device) as share:
+            if total is None:
+                # A short calibration turns the budget into steps (the schedule needs them).
+                tc = time.time()
+                for done in range(1, CALIBRATION_STEPS + 1):
+                    step(done - 1, 10**9, with_gaps=True)       # timed as the slower later steps
+                rate = CALIBRATION_STEPS / (time.time() - tc)
+                total = max(done + 1, int(rate * (minutes * 60 - (time.time() - t0))
+                                          / cfg.restarts))
+                if progress:
+                    each = f" for each of {cfg.restarts} trainings" if cfg.restarts > 1 else ""
+                    print(f"dream: {rate:.1f} steps/s here, so {minutes:g} minutes are {total} "
+                          f"steps{each} (repeat with --steps {total})", flush=True)
+            desc = "motion model" + (f" {restart + 1}/{cfg.restarts}" if cfg.restarts > 1 else "")
+            with tqdm(total=total, initial=done, unit="step", desc=desc, disable=not progress,
+                      dynamic_ncols=True, mininterval=1.0) as bar:
+                for i in range(done, total):
+                    share.poll()
+                    step(i, total)
+                    bar.update(1)
+                    if cfg.select_every and ((i + 1) % cfg.select_every == 0 or i + 1 == total) \
+                            and i + 1 >= cfg.pretrain * total:
+                        scores = {t: judge(G_ema, t) for t in cfg.select_temperatures}
+                        t = min(scores, key=lambda t: scores[t].rank(floor))
+                        if scores[t].rank(floor) < best[0].rank(floor):
+                            best = (scores[t], i + 1, copy.deepcopy(G_ema.state_dict()), t,
+                                    restart)
+        if best[2] is None:     # unjudged (select_every 0, too few windows): the first's last
+            best = (*best[:1], total, copy.deepcopy(G_ema.state_dict()), *best[3:])
+    G_ema.load_state_dict(best[2])
+    kept = best[1]
     seconds = time.time() - t0
     path = save_motion(out, G_ema, [str(m.root) for m in motions], [m.frame for m in motions],
                        total, seconds, temperature=best[3])
     return TrainResult(path, total, seconds, int(sum(m.valid.sum() for m in motions)), kept,
                        best[0].frechet, best[3], int(sum(m.valid.sum() for m in validation or [])),
-                       best[0].novelty, floor)
+                       best[0].novelty, floor, best[4], cfg.restarts)

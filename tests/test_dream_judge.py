@@ -140,6 +140,65 @@ def test_training_keeps_the_best_judged_snapshot(world, tmp_path, monkeypatch):
     assert load_motion_model(tmp_path / "m.pt").temperature == 1.0
 
 
+def test_restarts_keep_the_best_snapshot_of_all_trainings(world, tmp_path, monkeypatch):
+    import dream.training as training
+
+    # Two trainings of two steps: the second's first snapshot is the best of the four.
+    scores = iter([3.0, 2.0, 1.0, 4.0])
+    seeds = []
+
+    class Judge:
+        def __init__(self, motions, validation=None):
+            pass
+
+        def __call__(self, G, temperature=1.0):
+            return Judgement(next(scores), 0.0)
+
+    one = training.one_training
+    monkeypatch.setattr(training, "SnapshotJudge", Judge)
+    monkeypatch.setattr(training, "one_training",
+                        lambda cfg, m, f, seed, device: seeds.append(seed) or one(cfg, m, f,
+                                                                                  seed, device))
+    cfg = dataclasses.replace(TINY, select_every=1, pretrain=0.0, select_temperatures=(1.0,),
+                              restarts=2, seed=5)
+    result = train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=2, progress=False)
+    assert seeds == [5, 6]
+    assert (result.steps, result.kept, result.frechet, result.restart) == (2, 1, 1.0, 1)
+    assert "2 times, 2 steps each" in result.line() and "training 2 of 2" in result.line()
+    assert load_motion_model(tmp_path / "m.pt").config.restarts == 2
+    with pytest.raises(UserError, match="restarts"):
+        MotionConfig(restarts=2, select_every=0)
+    with pytest.raises(UserError, match="restarts"):
+        MotionConfig(restarts=0)
+
+
+def test_restarts_reproduce_the_single_trainings(world, tmp_path, monkeypatch):
+    import dream.training as training
+
+    # Training 2 of a restarted run is the run started from seed + 1: its last snapshot,
+    # judged best, has the weights a single run from that seed ends with.
+    cfg = dataclasses.replace(TINY, select_every=1, pretrain=0.0, select_temperatures=(1.0,))
+    single = dataclasses.replace(cfg, seed=4, select_every=0)
+    train_motion([world["figure"]], single, tmp_path / "a.pt", steps=2, progress=False)
+    scores = iter([3.0, 3.0, 2.0, 1.0])
+
+    class Judge:
+        def __init__(self, motions, validation=None):
+            pass
+
+        def __call__(self, G, temperature=1.0):
+            return Judgement(next(scores), 0.0)
+
+    monkeypatch.setattr(training, "SnapshotJudge", Judge)
+    both = train_motion([world["figure"]], dataclasses.replace(cfg, seed=3, restarts=2),
+                        tmp_path / "b.pt", steps=2, progress=False)
+    assert (both.restart, both.kept) == (1, 2)
+    a = load_motion_model(tmp_path / "a.pt").generator.state_dict()
+    b = load_motion_model(tmp_path / "b.pt").generator.state_dict()
+    for k in a:
+        assert np.array_equal(a[k].numpy(), b[k].numpy()), k
+
+
 def test_the_judge_picks_the_temperature_the_model_dreams_at(world, tmp_path, monkeypatch):
     import dream.training as training
 
