@@ -34,9 +34,11 @@ from dream.config import TEMPERATURES   # dataclasses only: --help stays instant
                    "runs/motion-*/ trained on RUN's dataset].")
 @click.option("--poses-only", is_flag=True, help="Write the pose folder only, no video.")
 @click.option("--steps", type=click.IntRange(1), default=None,
-              help="--train: training steps (instead of --minutes).")
+              help="--train: training steps of each of the motion model's trainings (2, "
+                   "the judge keeps the best), instead of --minutes.")
 @click.option("--minutes", type=click.FloatRange(0.1, 24 * 60), default=None,
-              help="--train: wall-clock budget [5], calibrated into steps (printed).")
+              help="--train: wall-clock budget for all trainings [5 each: 10], calibrated "
+                   "into steps (printed).")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="--train: where motion.pt goes [runs/motion-<dataset>-<date>/]; a "
                    "generator run's folder makes it that run's motion model.")
@@ -78,10 +80,10 @@ def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_p
         folder = Path(run_dir) if run_dir else Path("runs") / (
             f"motion-{Path(paths[0]).name}{'+more' if len(paths) > 1 else ''}-"
             f"{time.strftime('%Y%m%d-%H%M%S')}")
+        cfg = MotionConfig(holdout=holdout, seed=seed)
         try:
-            result = train_motion(list(paths), MotionConfig(holdout=holdout, seed=seed),
-                                  folder / MOTION_FILE, steps=steps,
-                                  minutes=None if steps else (minutes or 5.0),
+            result = train_motion(list(paths), cfg, folder / MOTION_FILE, steps=steps,
+                                  minutes=None if steps else (minutes or 5.0 * cfg.restarts),
                                   device=resolve_device(device))
         except KeyboardInterrupt:
             # Motion training has no resume (minutes, not hours): say so, unlike train's line.

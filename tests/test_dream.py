@@ -30,7 +30,7 @@ from vid2vid.errors import UserError
 from vid2vid.pose import read_openpose_json
 
 TINY = MotionConfig(content_dim=8, noise_dim=8, code_dim=16, frequencies=8, hidden=32, layers=2,
-                    batch=16)
+                    batch=16, restarts=1)
 
 
 def moving(cfg: MotionConfig = TINY, seed: int = 0) -> MotionGenerator:
@@ -213,9 +213,10 @@ def test_train_then_dream_end_to_end(world):
     code, text = run_cli(["dream", "--train", world["figure"], "--steps", "3", "--run-dir",
                           root / "runs" / "motion-figure-test"], root)
     assert code == 0, text
-    assert "motion model trained for 3 steps" in text
+    # The default config: two trainings of 3 steps each, the judge's pick kept.
+    assert "motion model trained 2 times, 3 steps each," in text
     model = load_motion_model(root / "runs" / "motion-figure-test")
-    assert model.config.holdout == 0.2 and model.steps == 3
+    assert model.config.holdout == 0.2 and model.steps == 3 and model.config.restarts == 2
     assert model.frames[0].size == (64, 64)
     # Found by dataset under runs/motion-*/, rendered through the run's generator.
     code, text = run_cli(["dream", world["run"], "--seconds", "1", "--fps", "10", "--seed", "3",
