@@ -257,8 +257,8 @@ class LossWeights:
             the flow estimator's noise on a still, flat background), before the
             flow, warp, mask and G_Warp losses and the temporal D read it.
             Not in vid2vid (its FlowNet2 flow has the same noise).
-        person_l1: L1 inside the person (face, foreground) mask, its mean over
-            the mask, added to either reconstruction loss. Not in vid2vid.
+        person_l1: L1 over the person (face, foreground) mask, its mean there, added to
+            either reconstruction loss. Not in vid2vid; 10 (RESULTS.md, 15th ablation).
         perceptual_net: the network of the perceptual loss. "vgg19":
             torchvision's ImageNet VGG19 (relu1_1..relu5_1), when its weights
             are in the torch hub cache. vid2vid: this. "hed_vgg16": the VGG16
@@ -287,7 +287,7 @@ class LossWeights:
     face_feature_matching: float = 20.0
     temporal_window: TemporalWindow = "chunk"
     still_flow: bool = False
-    person_l1: float = 0.0
+    person_l1: float = 10.0
     perceptual_net: PerceptualNet = "vgg19"
 
     def __post_init__(self) -> None:
@@ -453,7 +453,7 @@ SAVED_WITHOUT = {
     "loss": {"warp_generated": 0.0, "warp_masked": False, "hallucinated": 0.0,
              "hallucinated_gan": 0.0, "fm_sum": False, "temporal_feature_matching": 0.0,
              "face_feature_matching": 0.0, "temporal_window": "extended",
-             "perceptual_net": "vgg19"},
+             "perceptual_net": "vgg19", "person_l1": 0.0},
 }
 
 
