@@ -119,19 +119,24 @@ def test_training_holds_the_validation_stretch_back(world, tmp_path, monkeypatch
     assert result.validation > 0 and "held-back frames" in result.line()
 
 
-def test_training_keeps_the_best_judged_snapshot(world, tmp_path, monkeypatch):
-    import dream.training as training
-
-    scores = iter([3.0, 1.0, 2.0])
+def _scripted_judge(scores: list[float]):
+    """A SnapshotJudge stand-in that returns `scores` in turn (novelty 0)."""
+    it = iter(scores)
 
     class Judge:
         def __init__(self, motions, validation=None):
             pass
 
         def __call__(self, G, temperature=1.0):
-            return Judgement(next(scores), 0.0)
+            return Judgement(next(it), 0.0)
 
-    monkeypatch.setattr(training, "SnapshotJudge", Judge)
+    return Judge
+
+
+def test_training_keeps_the_best_judged_snapshot(world, tmp_path, monkeypatch):
+    import dream.training as training
+
+    monkeypatch.setattr(training, "SnapshotJudge", _scripted_judge([3.0, 1.0, 2.0]))
     cfg = dataclasses.replace(TINY, window=4, select_every=1, pretrain=0.0,
                               select_temperatures=(1.0,))
     result = train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=3, progress=False)
@@ -144,18 +149,9 @@ def test_restarts_keep_the_best_snapshot_of_all_trainings(world, tmp_path, monke
     import dream.training as training
 
     # Two trainings of two steps: the second's first snapshot is the best of the four.
-    scores = iter([3.0, 2.0, 1.0, 4.0])
     seeds = []
-
-    class Judge:
-        def __init__(self, motions, validation=None):
-            pass
-
-        def __call__(self, G, temperature=1.0):
-            return Judgement(next(scores), 0.0)
-
     one = training.one_training
-    monkeypatch.setattr(training, "SnapshotJudge", Judge)
+    monkeypatch.setattr(training, "SnapshotJudge", _scripted_judge([3.0, 2.0, 1.0, 4.0]))
     monkeypatch.setattr(training, "one_training",
                         lambda cfg, m, f, seed, device: seeds.append(seed) or one(cfg, m, f,
                                                                                   seed, device))
@@ -180,16 +176,7 @@ def test_restarts_reproduce_the_single_trainings(world, tmp_path, monkeypatch):
     cfg = dataclasses.replace(TINY, select_every=1, pretrain=0.0, select_temperatures=(1.0,))
     single = dataclasses.replace(cfg, seed=4, select_every=0)
     train_motion([world["figure"]], single, tmp_path / "a.pt", steps=2, progress=False)
-    scores = iter([3.0, 3.0, 2.0, 1.0])
-
-    class Judge:
-        def __init__(self, motions, validation=None):
-            pass
-
-        def __call__(self, G, temperature=1.0):
-            return Judgement(next(scores), 0.0)
-
-    monkeypatch.setattr(training, "SnapshotJudge", Judge)
+    monkeypatch.setattr(training, "SnapshotJudge", _scripted_judge([3.0, 3.0, 2.0, 1.0]))
     both = train_motion([world["figure"]], dataclasses.replace(cfg, seed=3, restarts=2),
                         tmp_path / "b.pt", steps=2, progress=False)
     assert (both.restart, both.kept) == (1, 2)
