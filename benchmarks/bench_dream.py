@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from dream.checkpoint import load_motion_model
-from dream.config import MotionConfig
+from dream.config import MINUTES_PER_TRAINING, MotionConfig
 from dream.motion_data import load_motion, read_body_poses
 from dream.motion_graph import motion_graph
 from dream.motion_metrics import (PCA, absolute, autocorrelation, bone_lengths, frechet,
@@ -156,7 +156,7 @@ def main() -> None:
         out = args.work / embedding / "motion.pt"
         cfg = MotionConfig(**{"time_embedding": embedding, "holdout": HOLDOUT, "seed": args.seed,
                               **overrides})
-        minutes = args.minutes or 5.0 * cfg.restarts
+        minutes = args.minutes or MINUTES_PER_TRAINING * cfg.restarts
         # The baseline gets the same steps the main model's minutes gave.
         result = train_motion([args.dataset], cfg, out, steps=steps,
                               minutes=None if steps else minutes, progress=False)

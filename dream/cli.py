@@ -68,7 +68,7 @@ def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_p
 
     if train_:
         from dream.checkpoint import MOTION_FILE
-        from dream.config import MotionConfig
+        from dream.config import MINUTES_PER_TRAINING, MotionConfig
         from dream.training import train_motion
         from infer.trained import resolve_device
 
@@ -81,10 +81,11 @@ def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_p
             f"motion-{Path(paths[0]).name}{'+more' if len(paths) > 1 else ''}-"
             f"{time.strftime('%Y%m%d-%H%M%S')}")
         cfg = MotionConfig(holdout=holdout, seed=seed)
+        if steps is None:
+            minutes = minutes or MINUTES_PER_TRAINING * cfg.restarts
         try:
             result = train_motion(list(paths), cfg, folder / MOTION_FILE, steps=steps,
-                                  minutes=None if steps else (minutes or 5.0 * cfg.restarts),
-                                  device=resolve_device(device))
+                                  minutes=minutes, device=resolve_device(device))
         except KeyboardInterrupt:
             # Motion training has no resume (minutes, not hours): say so, unlike train's line.
             click.echo(f"\ninterrupted: {folder / MOTION_FILE} was not written (it is saved when "

@@ -13,6 +13,7 @@ from vid2vid.errors import UserError
 
 TimeEmbedding = Literal["aligned", "sincos"]
 TEMPERATURES = (0.1, 5.0)       # noise scales a model may be judged or sampled at
+MINUTES_PER_TRAINING = 5.0      # the default budget: this times `restarts`
 
 
 @dataclass(frozen=True)

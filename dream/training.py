@@ -24,6 +24,7 @@ import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -40,6 +41,15 @@ from vid2vid.cpu_share import CpuShare
 from vid2vid.errors import UserError
 
 CALIBRATION_STEPS = 20
+
+
+class Pick(NamedTuple):
+    """The snapshot to save: the best judged so far (or, unjudged, the first training's last)."""
+    judgement: Judgement
+    step: int
+    weights: dict | None        # G_ema's state_dict
+    temperature: float          # unjudged: 1 where it is a choice
+    restart: int = 0
 
 
 @dataclass
@@ -247,9 +257,8 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     all_frames = np.concatenate([m.features[m.valid] for m in motions])
     judge = SnapshotJudge(motions, validation) if cfg.select_every else None
     floor = judge.floor if judge is not None and cfg.select_novel else None
-    # judgement, step, G_ema weights, temperature (unjudged: 1 where it is a choice), restart
-    best: tuple = (Judgement(float("inf"), 0.0), 0, None,
-                   1.0 if 1.0 in cfg.select_temperatures else cfg.select_temperatures[0], 0)
+    best = Pick(Judgement(float("inf"), 0.0), 0, None,
+                1.0 if 1.0 in cfg.select_temperatures else cfg.select_temperatures[0])
     total = steps
     for restart in range(cfg.restarts):
         G_ema, step = one_training(cfg, motions, all_frames, cfg.seed + restart, device)
@@ -279,16 +288,16 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
                             and i + 1 >= cfg.pretrain * total:
                         scores = {t: judge(G_ema, t) for t in cfg.select_temperatures}
                         t = min(scores, key=lambda t: scores[t].rank(floor))
-                        if scores[t].rank(floor) < best[0].rank(floor):
-                            best = (scores[t], i + 1, copy.deepcopy(G_ema.state_dict()), t,
-                                    restart)
-        if best[2] is None:     # unjudged (select_every 0, too few windows): the first's last
-            best = (*best[:1], total, copy.deepcopy(G_ema.state_dict()), *best[3:])
-    G_ema.load_state_dict(best[2])
-    kept = best[1]
+                        if scores[t].rank(floor) < best.judgement.rank(floor):
+                            best = Pick(scores[t], i + 1, copy.deepcopy(G_ema.state_dict()), t,
+                                        restart)
+        if best.weights is None:    # unjudged (select_every 0, too few windows): the first's last
+            best = best._replace(step=total, weights=copy.deepcopy(G_ema.state_dict()))
+    G_ema.load_state_dict(best.weights)
     seconds = time.time() - t0
     path = save_motion(out, G_ema, [str(m.root) for m in motions], [m.frame for m in motions],
-                       total, seconds, temperature=best[3])
-    return TrainResult(path, total, seconds, int(sum(m.valid.sum() for m in motions)), kept,
-                       best[0].frechet, best[3], int(sum(m.valid.sum() for m in validation or [])),
-                       best[0].novelty, floor, best[4], cfg.restarts)
+                       total, seconds, temperature=best.temperature)
+    return TrainResult(path, total, seconds, int(sum(m.valid.sum() for m in motions)), best.step,
+                       best.judgement.frechet, best.temperature,
+                       int(sum(m.valid.sum() for m in validation or [])),
+                       best.judgement.novelty, floor, best.restart, cfg.restarts)
