@@ -302,6 +302,29 @@ def test_person_l1_reads_only_the_person_mask():
     assert off["0:l1_person"] == 0.0
 
 
+
+def test_motion_l1_reads_only_where_the_real_clip_moves():
+    # A still clip with one square that moves right by 4 px per frame: the motion mask
+    # covers its old and new place, grown (by 2 px, the default), and nothing else.
+    frames = torch.full((1, T, 3, SIZE, SIZE), -1.0)
+    for t in range(T):
+        frames[:, t, :, 4:8, 2 + 4 * t:6 + 4 * t] = 1.0
+    moved = losses.motion_mask(frames)
+    assert moved.shape == (1, T, 1, SIZE, SIZE)
+    assert moved[0, 1, 0, 5, 0] == 1 and moved[0, 1, 0, 5, 11] == 1  # old and new place, grown
+    assert moved[0, 1, 0, 5, 12] == 0 and moved[0, 1, 0, 20, 20] == 0  # beyond, still
+    assert torch.equal(moved[:, 0], moved[:, 1])  # frame 0 takes the change to frame 1
+    assert not losses.motion_mask(frames[:, :1]).any()
+    # The term: an error only where nothing moves costs nothing; inside, its mean there.
+    batch = _batch(frames=frames)
+    still = torch.where(moved.expand_as(frames) > 0, frames, frames + 0.5)
+    out = _run(_cfg(motion_l1=2.0), _nets(G=ScriptedG(still)), batch, backward=False)
+    assert out["0:l1_motion"] == 0.0 and out["0:l1"] > 0
+    off = torch.where(moved.expand_as(frames) > 0, frames + 0.5, frames)
+    out = _run(_cfg(motion_l1=2.0), _nets(G=ScriptedG(off)), batch, backward=False)
+    assert out["0:l1_motion"] == pytest.approx(2.0 * 0.5, rel=1e-4)
+    assert "0:l1_motion" not in _run(_cfg(), _nets(G=ScriptedG(off)), batch, backward=False)
+
 # -- feature matching ------------------------------------------------------------------------
 
 def test_fm_sum_is_layers_times_the_mean():

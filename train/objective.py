@@ -295,6 +295,9 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
     if lw.person_l1 > 0:
         # Its mean over the mask: the person is a small share of the frame's L1.
         terms["l1_person"] = lw.person_l1 * losses.l1_loss(fake, real, masks[:, c0:c1])
+    if lw.motion_l1 > 0:
+        moved = losses.motion_mask(reals)[:, c0:c1]
+        terms["l1_motion"] = lw.motion_l1 * losses.l1_loss(fake, real, moved)
     fg = torch.stack([o.fg_mask for o in outs], 1)
     terms["fg"] = lw.fg_mask * losses.l1_loss(fg, masks[:, c0:c1])
 

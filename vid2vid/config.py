@@ -108,13 +108,9 @@ class ModelConfig:
                 f"model config: max_channels ({self.max_channels}) must be >= ngf ({self.ngf})"
             )
         if self.flow_multiplier <= 0:
-            raise UserError(
-                f"model config: flow_multiplier must be > 0, got {self.flow_multiplier}"
-            )
+            raise UserError(f"model config: flow_multiplier must be > 0, got {self.flow_multiplier}")
         if self.temporal_frames < 2:
-            raise UserError(
-                f"model config: temporal_frames must be >= 2, got {self.temporal_frames}"
-            )
+            raise UserError(f"model config: temporal_frames must be >= 2, got {self.temporal_frames}")
         if self.compose not in ("inside", "after"):
             raise UserError(
                 f"model config: compose must be 'inside' or 'after', got {self.compose!r}"
@@ -259,6 +255,8 @@ class LossWeights:
             Not in vid2vid (its FlowNet2 flow has the same noise).
         person_l1: L1 over the person (face, foreground) mask, its mean there, added to
             either reconstruction loss. Not in vid2vid; 10 (RESULTS.md, 15th ablation).
+        motion_l1: the same over where the real frame changed since the previous one
+            (`losses.motion_mask`): hands and arms, which L1 over the frame fades. Not in vid2vid.
         perceptual_net: the network of the perceptual loss. "vgg19":
             torchvision's ImageNet VGG19 (relu1_1..relu5_1), when its weights
             are in the torch hub cache. vid2vid: this. "hed_vgg16": the VGG16
@@ -288,6 +286,7 @@ class LossWeights:
     temporal_window: TemporalWindow = "chunk"
     still_flow: bool = False
     person_l1: float = 10.0
+    motion_l1: float = 0.0
     perceptual_net: PerceptualNet = "vgg19"
 
     def __post_init__(self) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "temporal_consistency_loss",
     "flow_confidence",
     "zero_still_flow",
+    "motion_mask",
     "occlusion_mask_loss",
     "VGGPerceptualLoss",
     "perceptual_loss",
@@ -245,6 +246,28 @@ def zero_still_flow(frames: Tensor, flow: Tensor, tolerance: float = 0.01,
     keep = local_error(warp(prev, moved)) + tolerance < local_error(prev)
     kept = (moved * keep).to(flow.dtype).unflatten(0, flow.shape[:1] + (flow.shape[1] - 1,))
     return torch.cat([flow[:, :1], kept], 1)
+
+
+def motion_mask(frames: Tensor, threshold: float = 0.1, grow: int = 2) -> Tensor:
+    """Where a real clip changes between frames: 1 where the mean absolute change
+    over channels from the previous frame (frame 0: to the next) exceeds
+    `threshold` (images in [-1, 1]), grown by `grow` pixels so that both the old
+    and the new place of a moving hand are in it; 0 elsewhere. Detached.
+
+    Shape:
+        - frames: [B, T, C, H, W], T >= 2 (T = 1 gives zeros)
+        - output: [B, T, 1, H, W]
+    """
+    if frames.dim() != 5:
+        raise ValueError(f"motion_mask: expected [B, T, C, H, W], got {tuple(frames.shape)}")
+    x = frames.detach().float()
+    if x.shape[1] < 2:
+        return torch.zeros_like(x[:, :, :1])
+    change = (x[:, 1:] - x[:, :-1]).abs().mean(2, keepdim=True)   # [B, T-1, 1, H, W]
+    change = torch.cat([change[:, :1], change], 1)                # frame 0 takes 0 -> 1
+    moved = (change > threshold).float().flatten(0, 1)
+    moved = F.max_pool2d(moved, 2 * grow + 1, stride=1, padding=grow)
+    return moved.unflatten(0, x.shape[:2])
 
 
 def occlusion_mask_loss(mask: Tensor, confidence: Tensor) -> Tensor:
