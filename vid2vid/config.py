@@ -256,7 +256,8 @@ class LossWeights:
         person_l1: L1 over the person (face, foreground) mask, its mean there, added to
             either reconstruction loss. Not in vid2vid; 10 (RESULTS.md, 15th ablation).
         motion_l1: the same over where the real frame changed since the previous one
-            (`losses.motion_mask`): hands and arms, which L1 over the frame fades. Not in vid2vid.
+            (`losses.motion_mask`): hands and arms, which L1 over the frame fades. Not in
+            vid2vid; 10 (RESULTS.md, 16th ablation).
         perceptual_net: the network of the perceptual loss. "vgg19":
             torchvision's ImageNet VGG19 (relu1_1..relu5_1), when its weights
             are in the torch hub cache. vid2vid: this. "hed_vgg16": the VGG16
@@ -286,7 +287,7 @@ class LossWeights:
     temporal_window: TemporalWindow = "chunk"
     still_flow: bool = False
     person_l1: float = 10.0
-    motion_l1: float = 0.0
+    motion_l1: float = 10.0
     perceptual_net: PerceptualNet = "vgg19"
 
     def __post_init__(self) -> None:
@@ -452,7 +453,7 @@ SAVED_WITHOUT = {
     "loss": {"warp_generated": 0.0, "warp_masked": False, "hallucinated": 0.0,
              "hallucinated_gan": 0.0, "fm_sum": False, "temporal_feature_matching": 0.0,
              "face_feature_matching": 0.0, "temporal_window": "extended",
-             "perceptual_net": "vgg19", "person_l1": 0.0},
+             "perceptual_net": "vgg19", "person_l1": 0.0, "motion_l1": 0.0},
 }
 
 
