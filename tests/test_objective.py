@@ -302,7 +302,6 @@ def test_person_l1_reads_only_the_person_mask():
     assert off["0:l1_person"] == 0.0
 
 
-
 def test_motion_l1_reads_only_where_the_real_clip_moves():
     # A still clip with one square that moves right by 4 px per frame: the motion mask
     # covers its old and new place, grown (by 2 px, the default), and nothing else.
@@ -324,6 +323,7 @@ def test_motion_l1_reads_only_where_the_real_clip_moves():
     out = _run(_cfg(motion_l1=2.0), _nets(G=ScriptedG(off)), batch, backward=False)
     assert out["0:l1_motion"] == pytest.approx(2.0 * 0.5, rel=1e-4)
     assert "0:l1_motion" not in _run(_cfg(), _nets(G=ScriptedG(off)), batch, backward=False)
+
 
 # -- feature matching ------------------------------------------------------------------------
 
