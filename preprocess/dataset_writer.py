@@ -52,6 +52,7 @@ class PreprocessOptions:
     smoothing: OneEuroParams = field(default_factory=OneEuroParams)
     max_gap: int = 5
     previews: bool = False
+    coarse_hands: bool = False      # pose: the body model's hand points where hands are missed
     task: str = "pose"              # pose | face | labels (vid2vid.tasks)
     crop_size: int = 256            # face: side of the stored square face crop, pixels
     labels: str | None = None       # labels: folder of per-frame 8-bit class-ID PNGs
@@ -70,8 +71,13 @@ class PreprocessOptions:
         # before tasks existed still match their options.
         irrelevant = {"pose": ("task", "crop_size", "labels", "instances", "num_classes",
                                "fg_classes"),
-                      "face": ("keypoints", "labels", "instances", "num_classes", "fg_classes"),
-                      "labels": ("keypoints", "crop_size", "smooth", "smoothing")}[self.task]
+                      "face": ("keypoints", "labels", "instances", "num_classes", "fg_classes",
+                               "coarse_hands"),
+                      "labels": ("keypoints", "crop_size", "smooth", "smoothing",
+                                 "coarse_hands")}[self.task]
+        # Datasets made before coarse hands existed have none, and still match.
+        if self.task == "pose" and not self.coarse_hands:
+            irrelevant += ("coarse_hands",)
         for name in irrelevant:
             d.pop(name)
         return d

@@ -22,7 +22,12 @@ and lids, outer and inner lips). Points 68/69 are the right/left pupil: the
 iris centres 468/473 of the refined mesh, or the mean of each eye's six
 points when the mesh has no irises.
 
-Hands: mediapipe's 21 hand landmarks are already in OpenPose's order.
+Hands: mediapipe's 21 hand landmarks are already in OpenPose's order. Where
+the hand model misses a hand (gloves, blur, small hands), `coarse_hand` can
+stand in from the body model's own hand points (BlazePose 15-22: wrist, little
+and index finger knuckles, thumb): hand points 0, 17, 5 and 2, with point 1
+halfway from the wrist to the thumb, so the map draws three strokes from the
+wrist (thumb, index, little finger) that say where the hand points.
 """
 
 from __future__ import annotations
@@ -114,13 +119,35 @@ def hand21(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
     return _to_pixels(landmarks[:, :2], np.ones(21, np.float32), width, height)
 
 
+# BlazePose (wrist, little finger, index finger, thumb) for the person's left and right hand.
+_BLAZEPOSE_HAND = {"left": (15, 17, 19, 21), "right": (16, 18, 20, 22)}
+
+
+def coarse_hand(body33: np.ndarray, side: str, width: int, height: int) -> np.ndarray | None:
+    """The body model's hand points as a `[21, 3]` OpenPose hand (points 0, 1, 2, 5, 17);
+    None when the wrist is not visible."""
+    wrist, little, index, thumb = _BLAZEPOSE_HAND[side]
+    vis = np.where(body33[:, 2] >= VISIBILITY_MIN, body33[:, 2], 0.0)
+    if vis[wrist] == 0:
+        return None
+    xy = np.zeros((21, 2), np.float32)
+    conf = np.zeros(21, np.float32)
+    for dst, src in ((0, wrist), (2, thumb), (5, index), (17, little)):
+        xy[dst] = body33[src, :2]
+        conf[dst] = min(vis[src], vis[wrist])
+    xy[1] = (body33[wrist, :2] + body33[thumb, :2]) / 2
+    conf[1] = conf[2]
+    return _to_pixels(xy, conf, width, height)
+
+
 def assemble_pose(body33: np.ndarray | None, face: np.ndarray | None,
                   left_hand: np.ndarray | None, right_hand: np.ndarray | None,
-                  width: int, height: int) -> Pose | None:
+                  width: int, height: int, coarse_hands: bool = False) -> Pose | None:
     """A Pose from mediapipe Holistic's four outputs (each may be None); None if no body.
 
     Hands are matched to the body's wrists: when the hands found lie nearer the
     other wrist they are swapped, so a mislabelled hand cannot end up on the wrong arm.
+    With `coarse_hands`, a hand the hand model missed is `coarse_hand` instead.
     """
     if body33 is None:
         return None
@@ -148,6 +175,9 @@ def assemble_pose(body33: np.ndarray | None, face: np.ndarray | None,
     present = [s for s in ("left", "right") if roots[s] is not None]
     if present and all(nearer_other(s) for s in present):
         hands = {"left": hands["right"], "right": hands["left"]}
+    for side in ("left", "right"):
+        if hands[side] is None and coarse_hands:
+            hands[side] = coarse_hand(body33, side, width, height)
     if hands["left"] is not None:
         pose.left_hand = hands["left"]
     if hands["right"] is not None:

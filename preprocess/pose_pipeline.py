@@ -123,7 +123,7 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
     if keypoints is None:
         from preprocess.detect import HolisticDetector
 
-        detector = HolisticDetector()
+        detector = HolisticDetector(coarse_hands=options.coarse_hands)
     else:
         from preprocess.detect import SegmentationOnly
 

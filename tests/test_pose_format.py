@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from preprocess.mediapipe_to_openpose import (MESH_TO_DLIB68, VISIBILITY_MIN, assemble_pose,
-                                              body25_from_blazepose, face70_from_mesh, hand21)
+                                              body25_from_blazepose, coarse_hand,
+                                              face70_from_mesh, hand21)
 from vid2vid.errors import UserError
 from vid2vid.pose import BODY, Pose, read_openpose_json, write_openpose_json
 
@@ -88,6 +89,31 @@ def test_hands_keep_order_and_swap_when_on_the_wrong_wrist():
     one = assemble_pose(lm, None, None, hand_at(left_wrist), w, h)   # labelled right, on left
     assert one.left_hand[0, 2] > 0 and one.right_hand[0, 2] == 0
     assert hand21(hand_at(left_wrist), w, h).shape == (21, 3)
+
+
+def test_coarse_hands_stand_in_only_for_missed_hands():
+    w, h = 200, 100
+    lm = blazepose(w, h)
+    px = lambda i: lm[i, :2] * (w, h)  # noqa: E731
+    found = np.tile(lm[16, :2], (21, 1))
+    plain = assemble_pose(lm, None, None, found, w, h)
+    assert plain.left_hand[:, 2].max() == 0          # off: a missed hand stays missing
+    pose = assemble_pose(lm, None, None, found, w, h, coarse_hands=True)
+    assert np.allclose(pose.right_hand, hand21(found, w, h))   # a found hand is kept
+    left = pose.left_hand
+    assert left[0, :2] == pytest.approx(px(15), abs=1e-3)      # wrist
+    assert left[2, :2] == pytest.approx(px(21), abs=1e-3)      # thumb
+    assert left[5, :2] == pytest.approx(px(19), abs=1e-3)      # index knuckle
+    assert left[17, :2] == pytest.approx(px(17), abs=1e-3)     # little finger knuckle
+    assert left[1, :2] == pytest.approx((px(15) + px(21)) / 2, abs=1e-3)
+    assert (left[[0, 1, 2, 5, 17], 2] > 0).all() and (np.delete(left[:, 2], [0, 1, 2, 5, 17]) == 0).all()
+    hidden = lm.copy()
+    hidden[15, 2] = VISIBILITY_MIN / 2                       # no wrist, no coarse hand
+    assert coarse_hand(hidden, "left", w, h) is None
+    hidden = lm.copy()
+    hidden[21, 2] = VISIBILITY_MIN / 2                       # no thumb: the rest stays
+    hand = coarse_hand(hidden, "left", w, h)
+    assert hand[[1, 2], 2].max() == 0 and hand[5, 2] > 0
 
 
 def test_openpose_json_round_trip_and_largest_person(tmp_path):

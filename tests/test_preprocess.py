@@ -287,6 +287,34 @@ def test_output_holding_another_videos_dataset(tmp_path, real60):
     assert meta["frames"] == 5 and len(list((copy / "frames").iterdir())) == 5
 
 
+def test_coarse_hands_are_an_option_of_the_dataset(tmp_path, real60):
+    src, out, _ = real60
+    assert "coarse_hands" not in load_dataset(out)["options"]   # older datasets still match
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    code, text = invoke(["preprocess", str(src), "-o", str(copy), "--end", "60",
+                         "--coarse-hands"])
+    assert_one_line_error(code, text, str(copy), "other options", "--overwrite")
+    code, text = invoke(["preprocess", str(src), "-o", str(copy), "--end", "60",
+                         "--coarse-hands", "--overwrite"])
+    assert code == 0, text
+    assert load_dataset(copy)["options"]["coarse_hands"] is True
+    missed = coarse = 0
+    for k in range(60):
+        plain = read_openpose_json(frame_path(out, "pose", k))
+        filled = read_openpose_json(frame_path(copy, "pose", k))
+        if plain is None:
+            continue
+        assert np.allclose(plain.body, filled.body, atol=1e-3)
+        for a, b in ((plain.left_hand, filled.left_hand), (plain.right_hand, filled.right_hand)):
+            if a[:, 2].max() > 0:
+                assert np.allclose(a, b, atol=1e-3)     # found hands are the hand model's
+            else:
+                missed += 1
+                coarse += int(b[[0, 5, 17], 2].min() > 0 and b[3:5, 2].max() == 0)
+    assert missed > 0 and coarse > 0      # the dancer's gloves: hands the hand model misses
+
+
 def test_unwritable_output(tmp_path):
     video = write_video(tmp_path / "v.mp4", noise_frames(3))
     blocker = tmp_path / "file"

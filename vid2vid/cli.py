@@ -68,6 +68,9 @@ def _parse_classes(ctx, param, value):
 @click.option("--max-gap", type=click.IntRange(0, 100), default=5, show_default=True,
               help="Interpolate runs of at most this many frames without a person; "
                    "longer runs are flagged and left out of training.")
+@click.option("--coarse-hands/--no-coarse-hands", default=False, show_default=True,
+              help="Where mediapipe's hand model misses a hand, draw the body model's coarse "
+                   "hand (wrist, thumb, index and little finger) instead of none.")
 @click.option("--previews", is_flag=True,
               help="Also write maps/NNNNNN.jpg: the pose drawn over a darkened frame.")
 @click.option("--task", type=click.Choice(["pose", "face", "labels"]), default="pose",
@@ -94,7 +97,7 @@ def _parse_classes(ctx, param, value):
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing dataset made from another video or other options.")
 def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, no_flow,
-               smooth, max_gap, previews, task, crop_size, labels_dir, instances, num_classes,
+               smooth, max_gap, coarse_hands, previews, task, crop_size, labels_dir, instances, num_classes,
                fg_classes, from_vid2vid, overwrite) -> None:
     """Turn videos (or folders of frames) into training datasets.
 
@@ -115,7 +118,7 @@ def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, n
     options = PreprocessOptions(
         max_size=max_size, fps=fps, start=start, end=end, keypoints=keypoints,
         flow=None if no_flow else flow_method, smooth=smooth, max_gap=max_gap,
-        previews=previews, task=task, crop_size=crop_size, labels=labels_dir,
+        coarse_hands=coarse_hands, previews=previews, task=task, crop_size=crop_size, labels=labels_dir,
         instances=instances, num_classes=num_classes, fg_classes=fg_classes,
     )
     preprocess_command(list(inputs), out, options, from_vid2vid, overwrite=overwrite)
