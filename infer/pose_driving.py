@@ -141,7 +141,8 @@ def _pose_source(folder: Path, options: TransferOptions) -> SourceClip:
     return SourceClip(folder, "poses", float(fps), (int(size[0]), int(size[1])), poses, frames)
 
 
-def _video_source(path: Path, options: TransferOptions, progress: bool) -> SourceClip:
+def _video_source(path: Path, options: TransferOptions, progress: bool,
+                  coarse_hands: bool) -> SourceClip:
     from tqdm import tqdm
 
     from preprocess.detect import HolisticDetector
@@ -151,7 +152,7 @@ def _video_source(path: Path, options: TransferOptions, progress: bool) -> Sourc
     total = info.expected_frames or None
     if total and stop is not None:
         total = min(total, stop)
-    detector = HolisticDetector()
+    detector = HolisticDetector(coarse_hands=coarse_hands)
     poses: list[np.ndarray] = []
     try:
         with tqdm(total=total, unit="frame", desc="detecting poses", disable=not progress,
@@ -169,9 +170,12 @@ def _video_source(path: Path, options: TransferOptions, progress: bool) -> Sourc
                       audio=None if info.is_folder else path, audio_start=info.start_time)
 
 
-def read_source(source: str | Path, options: TransferOptions, progress: bool = True
-                ) -> SourceClip:
-    """Keypoints of every source frame (detected for videos, read for pose folders)."""
+def read_source(source: str | Path, options: TransferOptions, progress: bool = True,
+                coarse_hands: bool = False) -> SourceClip:
+    """Keypoints of every source frame (detected for videos, read for pose folders).
+
+    `coarse_hands`: detect as `preprocess --coarse-hands` does, as the target's
+    dataset was, so that the maps draw hands the way the model learnt them."""
     path = Path(source)
     if not path.exists():
         raise UserError(f"SOURCE {path} does not exist; pass a video or a folder of OpenPose "
@@ -184,7 +188,7 @@ def read_source(source: str | Path, options: TransferOptions, progress: bool = T
         if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
             raise UserError(f"{path} holds neither OpenPose .json files nor frames; pass a video, "
                             "a folder of OpenPose JSON or a folder of frames")
-    return _video_source(path, options, progress)
+    return _video_source(path, options, progress, coarse_hands)
 
 
 # -- driving poses ---------------------------------------------------------------------
@@ -268,7 +272,8 @@ def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGene
                  options: TransferOptions, progress: bool) -> Driving:
     """A video or OpenPose folder -> the target's pose maps (detect, fill, smooth, normalise)."""
     target_size = tuple(int(v) for v in meta["size"])
-    clip = read_source(source, options, progress)
+    clip = read_source(source, options, progress,
+                       coarse_hands=bool(meta.get("options", {}).get("coarse_hands", False)))
     clip.poses, held, gaps, empty = fill_gaps(clip.poses, options.max_gap,
                                               f"SOURCE {clip.path}")
     driving = DrivingPoses(clip, target_root, target_size, model.frame_size, options.normalize,

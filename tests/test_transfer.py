@@ -5,6 +5,8 @@ video path replaces the detector with one that returns the poses the frames
 were drawn from; the real detector is used where "no person" is the point.
 """
 
+import json
+import shutil
 import subprocess
 
 import av
@@ -107,6 +109,26 @@ def test_max_frames_and_the_newest_run_by_default(world, monkeypatch):
     assert result.frames == 5 and video_info(out)["frames"] == 5
     assert result.checkpoint.parent == world["run"]
     assert result.audio and result.compare is None
+
+
+def test_driving_video_is_detected_as_the_target_dataset_was(world, monkeypatch, tmp_path):
+    seen = []
+
+    class Recording(FakeDetector):
+        def __init__(self, *args, **kwargs):
+            super().__init__()
+            seen.append(kwargs.get("coarse_hands", False))
+
+    monkeypatch.setattr(preprocess.detect, "HolisticDetector", Recording)
+    figure = tmp_path / "figure"
+    shutil.copytree(world["figure"], figure)
+    meta = json.loads((figure / "meta.json").read_text())
+    meta["options"]["coarse_hands"] = True        # as `preprocess --coarse-hands` writes it
+    (figure / "meta.json").write_text(json.dumps(meta))
+    options = TransferOptions(max_frames=2, checkpoint=str(world["run"]))
+    transfer(world["source"], world["figure"], tmp_path / "plain.mp4", options, progress=False)
+    transfer(world["source"], figure, tmp_path / "coarse.mp4", options, progress=False)
+    assert seen == [False, True]
 
 
 def test_real_video_source_runs_mediapipe(world, tmp_path):
