@@ -52,7 +52,7 @@ class PreprocessOptions:
     smoothing: OneEuroParams = field(default_factory=OneEuroParams)
     max_gap: int = 5
     previews: bool = False
-    coarse_hands: bool = False      # pose: the body model's hand points where hands are missed
+    coarse_hands: bool = True       # pose: the body model's hand points where hands are missed
     task: str = "pose"              # pose | face | labels (vid2vid.tasks)
     crop_size: int = 256            # face: side of the stored square face crop, pixels
     labels: str | None = None       # labels: folder of per-frame 8-bit class-ID PNGs
@@ -75,8 +75,9 @@ class PreprocessOptions:
                                "coarse_hands"),
                       "labels": ("keypoints", "crop_size", "smooth", "smoothing",
                                  "coarse_hands")}[self.task]
-        # Datasets made before coarse hands existed have none, and still match.
-        if self.task == "pose" and not self.coarse_hands:
+        # Datasets made before coarse hands existed have none, and match --no-coarse-hands;
+        # imported keypoints are not detected, so the option says nothing about them.
+        if self.task == "pose" and (not self.coarse_hands or self.keypoints is not None):
             irrelevant += ("coarse_hands",)
         for name in irrelevant:
             d.pop(name)

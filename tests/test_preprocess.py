@@ -157,6 +157,7 @@ def test_frame_folder_with_imported_keypoints(tmp_path):
     meta = load_dataset(out)
     assert summary.frames == 12 and meta["size"] == [80, 60] and meta["fps"] == 25.0
     assert meta["source"]["kind"] == "frames" and meta["pose"]["detector"] == "openpose-json"
+    assert "coarse_hands" not in meta["options"]     # nothing is detected, so it says nothing
     # frame order is natural (f2 before f10) and keypoints are scaled to the stored size
     stored = cv2.imread(str(frame_path(out, "frames", 10)))[..., ::-1].astype(int)
     errors = [np.abs(stored - cv2.resize(f, (80, 60), interpolation=cv2.INTER_AREA)).mean()
@@ -289,24 +290,25 @@ def test_output_holding_another_videos_dataset(tmp_path, real60):
 
 def test_coarse_hands_are_an_option_of_the_dataset(tmp_path, real60):
     src, out, _ = real60
-    assert "coarse_hands" not in load_dataset(out)["options"]   # older datasets still match
-    copy = tmp_path / "copy"
-    shutil.copytree(out, copy)
-    code, text = invoke(["preprocess", str(src), "-o", str(copy), "--end", "60",
-                         "--coarse-hands"])
-    assert_one_line_error(code, text, str(copy), "other options", "--overwrite")
-    code, text = invoke(["preprocess", str(src), "-o", str(copy), "--end", "60",
-                         "--coarse-hands", "--overwrite"])
+    assert load_dataset(out)["options"]["coarse_hands"] is True     # the default
+    plain = tmp_path / "plain"
+    shutil.copytree(out, plain)
+    code, text = invoke(["preprocess", str(src), "-o", str(plain), "--end", "60",
+                         "--no-coarse-hands"])
+    assert_one_line_error(code, text, str(plain), "other options", "--overwrite")
+    code, text = invoke(["preprocess", str(src), "-o", str(plain), "--end", "60",
+                         "--no-coarse-hands", "--overwrite"])
     assert code == 0, text
-    assert load_dataset(copy)["options"]["coarse_hands"] is True
+    assert "coarse_hands" not in load_dataset(plain)["options"]   # as datasets made before it
     missed = coarse = 0
     for k in range(60):
-        plain = read_openpose_json(frame_path(out, "pose", k))
-        filled = read_openpose_json(frame_path(copy, "pose", k))
-        if plain is None:
+        without = read_openpose_json(frame_path(plain, "pose", k))
+        filled = read_openpose_json(frame_path(out, "pose", k))
+        if without is None:
             continue
-        assert np.allclose(plain.body, filled.body, atol=1e-3)
-        for a, b in ((plain.left_hand, filled.left_hand), (plain.right_hand, filled.right_hand)):
+        assert np.allclose(without.body, filled.body, atol=1e-3)
+        for a, b in ((without.left_hand, filled.left_hand),
+                     (without.right_hand, filled.right_hand)):
             if a[:, 2].max() > 0:
                 assert np.allclose(a, b, atol=1e-3)     # found hands are the hand model's
             else:

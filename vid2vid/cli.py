@@ -60,17 +60,15 @@ def _parse_classes(ctx, param, value):
 @click.option("--keypoints", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of OpenPose JSON (one per frame) to use instead of detecting poses.")
 @click.option("--flow", "flow_method", type=click.Choice(["dis", "raft"]), default="dis",
-              show_default=True,
-              help="Optical flow: OpenCV DIS, or torchvision RAFT when its weights are present.")
+              show_default=True, help="Optical flow: OpenCV DIS, or RAFT when its weights exist.")
 @click.option("--no-flow", is_flag=True, help="Do not compute optical flow.")
 @click.option("--smooth/--no-smooth", default=False, show_default=True,
               help="One-Euro filter the keypoints over time (on top of mediapipe's tracking).")
 @click.option("--max-gap", type=click.IntRange(0, 100), default=5, show_default=True,
               help="Interpolate runs of at most this many frames without a person; "
                    "longer runs are flagged and left out of training.")
-@click.option("--coarse-hands/--no-coarse-hands", default=False, show_default=True,
-              help="Where mediapipe's hand model misses a hand, draw the body model's coarse "
-                   "hand (wrist, thumb, index and little finger) instead of none.")
+@click.option("--coarse-hands/--no-coarse-hands", default=True, show_default=True,
+              help="Where the hand model misses a hand, store the body model's coarse one.")
 @click.option("--previews", is_flag=True,
               help="Also write maps/NNNNNN.jpg: the pose drawn over a darkened frame.")
 @click.option("--task", type=click.Choice(["pose", "face", "labels"]), default="pose",
@@ -97,8 +95,8 @@ def _parse_classes(ctx, param, value):
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing dataset made from another video or other options.")
 def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, no_flow,
-               smooth, max_gap, coarse_hands, previews, task, crop_size, labels_dir, instances, num_classes,
-               fg_classes, from_vid2vid, overwrite) -> None:
+               smooth, max_gap, coarse_hands, previews, task, crop_size, labels_dir,
+               instances, num_classes, fg_classes, from_vid2vid, overwrite) -> None:
     """Turn videos (or folders of frames) into training datasets.
 
     \b
@@ -118,9 +116,8 @@ def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, n
     options = PreprocessOptions(
         max_size=max_size, fps=fps, start=start, end=end, keypoints=keypoints,
         flow=None if no_flow else flow_method, smooth=smooth, max_gap=max_gap,
-        coarse_hands=coarse_hands, previews=previews, task=task, crop_size=crop_size, labels=labels_dir,
-        instances=instances, num_classes=num_classes, fg_classes=fg_classes,
-    )
+        coarse_hands=coarse_hands, previews=previews, task=task, crop_size=crop_size,
+        labels=labels_dir, instances=instances, num_classes=num_classes, fg_classes=fg_classes)
     preprocess_command(list(inputs), out, options, from_vid2vid, overwrite=overwrite)
 
 
