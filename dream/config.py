@@ -37,6 +37,9 @@ class MotionConfig:
     window: int = 0                 # consecutive frames seen by the window D (0: no window D)
     mbstd: int = 0                  # group size of the Ds' minibatch std feature (0: none)
     mirror: float = 0.0             # chance that D sees a clip mirrored, real and fake alike
+    # Chance that a real clip takes each arm and leg from another moment (dream.augment):
+    # G learns recombined moves, not only the training clips.
+    limb_swap: float = 0.0
     batch: int = 128
     lr: float = 2e-4
     # R1 penalty on real samples, both Ds: 3 over 0.1, 1 and 10 in five seeds (RESULTS.md,
@@ -79,6 +82,7 @@ class MotionConfig:
             (0.0 <= self.ema < 1.0, "ema must be in [0, 1)"),
             (self.window == 0 or self.window >= 4, "window must be 0 (off) or >= 4 frames"),
             (0.0 <= self.mirror < 1.0, "mirror must be in [0, 1)"),
+            (0.0 <= self.limb_swap <= 1.0, "limb_swap must be in [0, 1]"),
             (self.mbstd == 0 or self.mbstd >= 2, "mbstd must be 0 (off) or a group of >= 2"),
             (self.select_every >= 0, "select_every must be >= 0 (0: keep the last snapshot)"),
             (self.restarts >= 1 and (self.restarts == 1 or self.select_every > 0),

@@ -14,6 +14,9 @@ With `validation` sequences (the config's `validation` share, cut from the end
 of the training part and never trained on) it compares with those instead: the
 training windows reward a model that replays them, and low noise, which does.
 
+With `limb_swap` the reference windows are swapped as the real clips are
+(dream.augment), in the same share: the judge scores what G is trained to make.
+
 With `select_novel` it asks for novelty as well: of the (snapshot, noise scale)
 pairs whose windows lie at least as far from the training windows as the
 training windows lie from each other (each from those it does not overlap), it
@@ -29,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from dream.augment import LIMBS, swap_limbs
 from dream.motion_data import MotionSequence
 from dream.motion_metrics import (PCA, WINDOW, frechet, nearest_distance, window_features,
                                   window_starts)
@@ -42,6 +46,22 @@ SEED = 0
 def windows_of(motions: list[MotionSequence]) -> np.ndarray:
     """Every 16-frame window with a person throughout, all sequences: `[W, F]` (W may be 0)."""
     windows = [w for w in (window_features(m.features, 1, m.valid) for m in motions) if len(w)]
+    return np.concatenate(windows) if windows else np.zeros((0, 1))
+
+
+def swapped_windows_of(motions: list[MotionSequence], share: float) -> np.ndarray:
+    """As `windows_of`, each window with chance `share` taking its arms and legs from other
+    windows of its sequence (dream.augment.swap_limbs; a fixed seed, so judging is repeatable)."""
+    rng = np.random.default_rng(SEED)
+    windows = []
+    for m in motions:
+        starts = window_starts(len(m.features), 1, m.valid)
+        for s in starts:
+            clip = m.features[s:s + WINDOW]
+            if rng.random() < share:
+                donors = rng.choice(starts, len(LIMBS))
+                clip = swap_limbs(clip, [m.features[d:d + WINDOW] for d in donors])
+            windows.append(window_features(clip))
     return np.concatenate(windows) if windows else np.zeros((0, 1))
 
 
@@ -97,9 +117,10 @@ class SnapshotJudge:
     training windows; `floor` is the training motion's own novelty."""
 
     def __init__(self, motions: list[MotionSequence],
-                 validation: list[MotionSequence] | None = None):
+                 validation: list[MotionSequence] | None = None, limb_swap: float = 0.0):
         train = windows_of(motions)
-        reference = windows_of(validation) if validation else train
+        reference = windows_of(validation) if validation else (
+            swapped_windows_of(motions, limb_swap) if limb_swap else train)
         self.fps = motions[0].frame.fps
         self.real = None
         self.train = train

@@ -14,7 +14,8 @@ against the training motion, or against a held-back `validation` stretch
 itself). With `restarts`, several independent trainings from consecutive
 seeds, and the judge keeps the best snapshot of them all: GAN motion trained on
 a minute of dance differs a lot from seed to seed (RESULTS.md, "Dream"). With
-`mirror`, the Ds see clips mirrored at random (dream.augment).
+`mirror`, the Ds see clips mirrored at random; with `limb_swap`, real clips take
+their arms and legs from other moments (dream.augment).
 The loop reads top to bottom in `train_motion`.
 """
 
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dream.augment import random_mirror
+from dream.augment import LIMBS, random_mirror, swap_limbs
 from dream.checkpoint import save_motion
 from dream.config import MotionConfig
 from dream.discriminators import GapD, PoseD, WindowD
@@ -133,6 +134,9 @@ class ClipSampler:
                 if k > 2 else np.zeros(0, int)
             idx = np.concatenate([[0], inner, [span]]) + start
             poses[b] = m.features[idx]
+            if self.cfg.limb_swap and self.rng.random() < self.cfg.limb_swap:
+                elsewhere = self.rng.choice(self.starts[i, span], len(LIMBS)) - start
+                poses[b] = swap_limbs(poses[b], [m.features[idx + d] for d in elsewhere])
             gaps[b] = np.diff(idx) / m.frame.fps
         return poses, gaps
 
@@ -255,7 +259,7 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     if cfg.select_every:
         motions, validation = cut_validation(motions, cfg.validation)
     all_frames = np.concatenate([m.features[m.valid] for m in motions])
-    judge = SnapshotJudge(motions, validation) if cfg.select_every else None
+    judge = SnapshotJudge(motions, validation, cfg.limb_swap) if cfg.select_every else None
     floor = judge.floor if judge is not None and cfg.select_novel else None
     best = Pick(Judgement(float("inf"), 0.0), 0, None,
                 1.0 if 1.0 in cfg.select_temperatures else cfg.select_temperatures[0])
