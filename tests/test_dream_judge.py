@@ -101,7 +101,7 @@ def test_training_holds_the_validation_stretch_back(world, tmp_path, monkeypatch
     seen = {}
 
     class Judge:
-        def __init__(self, motions, validation=None):
+        def __init__(self, motions, validation=None, limb_swap=0.0):
             seen["train"] = sum(len(m.features) for m in motions)
             seen["validation"] = validation and sum(len(m.features) for m in validation)
 
@@ -124,7 +124,7 @@ def _scripted_judge(scores: list[float]):
     it = iter(scores)
 
     class Judge:
-        def __init__(self, motions, validation=None):
+        def __init__(self, motions, validation=None, limb_swap=0.0):
             pass
 
         def __call__(self, G, temperature=1.0):
@@ -194,7 +194,7 @@ def test_the_judge_picks_the_temperature_the_model_dreams_at(world, tmp_path, mo
     seen = []
 
     class Judge:
-        def __init__(self, motions, validation=None):
+        def __init__(self, motions, validation=None, limb_swap=0.0):
             pass
 
         def __call__(self, G, temperature=1.0):
@@ -236,7 +236,7 @@ def test_select_novel_keeps_the_closest_of_the_novel_snapshots(world, tmp_path, 
         class Judge:
             floor = 0.05
 
-            def __init__(self, motions, validation=None):
+            def __init__(self, motions, validation=None, limb_swap=0.0):
                 pass
 
             def __call__(self, G, temperature=1.0):
@@ -257,3 +257,80 @@ def test_select_novel_keeps_the_closest_of_the_novel_snapshots(world, tmp_path, 
     assert run(steps, novel=False).kept == 2
     # None novel enough: the closest of all.
     assert run([(5.0, 0.01), (1.0, 0.02), (3.0, 0.03)]).kept == 2
+
+
+def _bone_lengths(features: np.ndarray) -> np.ndarray:
+    from dream.motion_metrics import bone_lengths
+    return bone_lengths(features, (True,) * 25)
+
+
+def test_swapped_limbs_keep_their_bones_and_hang_from_this_clips_body():
+    from dream.augment import LIMBS, swap_limbs
+    rng = np.random.default_rng(0)
+    clip, donors = rng.normal(0, 1, (5, 50)), [rng.normal(0, 1, (5, 50)) for _ in LIMBS]
+    out = swap_limbs(clip, donors).reshape(5, 25, 2)
+    moved = [j for _, joints in LIMBS for j in joints]
+    torso = [j for j in range(25) if j not in moved]
+    np.testing.assert_array_equal(out[:, torso], clip.reshape(5, 25, 2)[:, torso])
+    for (root, joints), donor in zip(LIMBS, donors):
+        d = donor.reshape(5, 25, 2)
+        np.testing.assert_allclose(out[:, list(joints)] - out[:, root:root + 1],
+                                   d[:, list(joints)] - d[:, root:root + 1], atol=1e-12)
+    # every bone of the result is as long as in the clip (torso) or the donor (its limb)
+    lengths = _bone_lengths(out.reshape(5, 50))
+    assert not np.allclose(lengths, _bone_lengths(clip))
+    np.testing.assert_allclose(swap_limbs(clip, [clip] * len(LIMBS)), clip, atol=1e-12)
+
+
+def test_the_sampler_swaps_limbs_only_when_asked(world):
+    from dream.augment import LIMBS
+    frames = np.arange(300, dtype=np.float64)[:, None]
+    # x: the frame number; y: the frame number times (joint + 1), so a joint's offset from
+    # its limb's root tells which frame it came from
+    xy = np.stack([np.repeat(frames, 25, 1), frames * np.arange(1, 26)], 2)
+    seq = _sequence(world, xy.reshape(300, 50))
+    plain = ClipSampler([seq], TINY, np.random.default_rng(0))(64)[0].reshape(64, -1, 25, 2)
+    assert (plain[..., 0] == plain[..., :1, 0]).all(), "off: each pose is one frame"
+    swapped = ClipSampler([seq], dataclasses.replace(TINY, limb_swap=1.0),
+                          np.random.default_rng(0))(64)[0].reshape(64, -1, 25, 2)
+    own = swapped[:, :, 1, 0]           # the neck's x: this clip's frames
+    elsewhere = 0
+    for root, joints in LIMBS:
+        j = joints[-1]
+        donor = (swapped[:, :, j, 1] - swapped[:, :, root, 1]) / (j - root)
+        # the same instants elsewhere in the dance: a constant shift per clip
+        np.testing.assert_allclose(np.diff(donor, axis=1), np.diff(own, axis=1), atol=1e-3)
+        elsewhere += int((np.abs(donor - own).max(1) > 0.5).sum())
+    assert elsewhere > 0.8 * 64 * len(LIMBS)
+    with pytest.raises(UserError, match="limb_swap"):
+        MotionConfig(limb_swap=1.5)
+
+
+def test_the_judge_compares_with_limbs_swapped_as_training_swaps_them(world):
+    from dream.selection import swapped_windows_of, windows_of
+    rng = np.random.default_rng(3)
+    seq = _sequence(world, _waves(rng, 300, rng.uniform(0.3, 2.0, 50)))
+    np.testing.assert_allclose(swapped_windows_of([seq], 0.0), windows_of([seq]))
+    every = swapped_windows_of([seq], 1.0)
+    assert every.shape == windows_of([seq]).shape and not np.allclose(every, windows_of([seq]))
+    np.testing.assert_array_equal(every, swapped_windows_of([seq], 1.0))    # repeatable
+
+
+def test_training_with_limb_swaps_judges_against_swapped_clips(world, tmp_path, monkeypatch):
+    import dream.training as training
+
+    seen = []
+
+    class Judge:
+        def __init__(self, motions, validation=None, limb_swap=0.0):
+            seen.append(limb_swap)
+
+        def __call__(self, G, temperature=1.0):
+            return Judgement(1.0, 0.0)
+
+    monkeypatch.setattr(training, "SnapshotJudge", Judge)
+    cfg = dataclasses.replace(TINY, select_every=1, pretrain=0.0, select_temperatures=(1.0,),
+                              limb_swap=0.5)
+    train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=2, progress=False)
+    assert seen == [0.5]
+    assert load_motion_model(tmp_path / "m.pt").config.limb_swap == 0.5
