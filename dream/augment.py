@@ -14,7 +14,9 @@ torso and head and takes each arm and leg from another moment of the dance, at
 the same time gaps, each limb placed at its own shoulder or hip. Bones keep
 their lengths and each limb its own motion. New dancing mostly recombines
 moves a dancer already made: on dancer.avi such clips lie closer to the
-held-out motion than the training clips themselves (RESULTS.md, "Dream").
+held-out motion than the training clips themselves, but they are harder to
+learn: the dreams grow more novel and less like the held-out motion (RESULTS.md,
+"Dream", limb swaps), so the option is off.
 """
 
 from __future__ import annotations

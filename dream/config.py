@@ -38,7 +38,7 @@ class MotionConfig:
     mbstd: int = 0                  # group size of the Ds' minibatch std feature (0: none)
     mirror: float = 0.0             # chance that D sees a clip mirrored, real and fake alike
     # Chance that a real clip takes each arm and leg from another moment (dream.augment):
-    # G learns recombined moves, not only the training clips.
+    # G learns recombined moves. More novel dreams, worse Fréchet: off (RESULTS.md, "Dream").
     limb_swap: float = 0.0
     batch: int = 128
     lr: float = 2e-4
