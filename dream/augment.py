@@ -57,3 +57,11 @@ def swap_limbs(poses: np.ndarray, donors: list[np.ndarray]) -> np.ndarray:
         d = donor.reshape(len(donor), 25, 2)
         out[:, list(joints)] = out[:, root:root + 1] + d[:, list(joints)] - d[:, root:root + 1]
     return out.reshape(poses.shape)
+
+
+def swap_limbs_elsewhere(features: np.ndarray, frames: np.ndarray, starts,
+                         rng: np.random.Generator) -> np.ndarray:
+    """The poses at `frames` of a `[N, 50]` sequence, each limb taken from the same instants
+    shifted to a first frame drawn from `starts` (one draw per limb)."""
+    shifts = rng.choice(starts, len(LIMBS)) - frames[0]
+    return swap_limbs(features[frames], [features[frames + d] for d in shifts])

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from dream.augment import LIMBS, swap_limbs
+from dream.augment import swap_limbs_elsewhere
 from dream.motion_data import MotionSequence
 from dream.motion_metrics import (PCA, WINDOW, frechet, nearest_distance, window_features,
                                   window_starts)
@@ -51,7 +51,7 @@ def windows_of(motions: list[MotionSequence]) -> np.ndarray:
 
 def swapped_windows_of(motions: list[MotionSequence], share: float) -> np.ndarray:
     """As `windows_of`, each window with chance `share` taking its arms and legs from other
-    windows of its sequence (dream.augment.swap_limbs; a fixed seed, so judging is repeatable)."""
+    windows of its sequence (dream.augment; a fixed seed, so judging is repeatable)."""
     rng = np.random.default_rng(SEED)
     windows = []
     for m in motions:
@@ -59,8 +59,7 @@ def swapped_windows_of(motions: list[MotionSequence], share: float) -> np.ndarra
         for s in starts:
             clip = m.features[s:s + WINDOW]
             if rng.random() < share:
-                donors = rng.choice(starts, len(LIMBS))
-                clip = swap_limbs(clip, [m.features[d:d + WINDOW] for d in donors])
+                clip = swap_limbs_elsewhere(m.features, np.arange(s, s + WINDOW), starts, rng)
             windows.append(window_features(clip))
     return np.concatenate(windows) if windows else np.zeros((0, 1))
 

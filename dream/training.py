@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dream.augment import LIMBS, random_mirror, swap_limbs
+from dream.augment import random_mirror, swap_limbs_elsewhere
 from dream.checkpoint import save_motion
 from dream.config import MotionConfig
 from dream.discriminators import GapD, PoseD, WindowD
@@ -135,8 +135,7 @@ class ClipSampler:
             idx = np.concatenate([[0], inner, [span]]) + start
             poses[b] = m.features[idx]
             if self.cfg.limb_swap and self.rng.random() < self.cfg.limb_swap:
-                elsewhere = self.rng.choice(self.starts[i, span], len(LIMBS)) - start
-                poses[b] = swap_limbs(poses[b], [m.features[idx + d] for d in elsewhere])
+                poses[b] = swap_limbs_elsewhere(m.features, idx, self.starts[i, span], self.rng)
             gaps[b] = np.diff(idx) / m.frame.fps
         return poses, gaps
 
