@@ -16,7 +16,8 @@ their lengths and each limb its own motion. New dancing mostly recombines
 moves a dancer already made: on dancer.avi such clips lie closer to the
 held-out motion than the training clips themselves, but they are harder to
 learn: the dreams grow more novel and less like the held-out motion (RESULTS.md,
-"Dream", limb swaps), so the option is off.
+"Dream", limb swaps), so the option is off; dream.model's limb streams
+recombine limbs at sampling time instead, which needs no learning.
 """
 
 from __future__ import annotations

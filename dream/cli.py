@@ -33,6 +33,9 @@ from dream.config import TEMPERATURES   # dataclasses only: --help stays instant
               help="Motion model to dream with [RUN/motion.pt, else the newest "
                    "runs/motion-*/ trained on RUN's dataset].")
 @click.option("--poses-only", is_flag=True, help="Write the pose folder only, no video.")
+@click.option("--whole-body", is_flag=True,
+              help="Every limb from the same moment of the dream (no limb streams): the "
+                   "model's own whole-body moves, closer to the training dance.")
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="--train: training steps of each of the motion model's trainings (2, "
                    "the judge keeps the best), instead of --minutes.")
@@ -47,7 +50,7 @@ from dream.config import TEMPERATURES   # dataclasses only: --help stays instant
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_path,
-          poses_only, steps, minutes, run_dir, holdout, device) -> None:
+          poses_only, whole_body, steps, minutes, run_dir, holdout, device) -> None:
     """New motion for a trained person: as long as you like, at any frame rate.
 
     \b
@@ -101,5 +104,5 @@ def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_p
                         "runs/dancer-<date>; or --train DATASET... to train the motion model")
     result = run_dream(paths[0], seconds=seconds, fps=fps, seed=seed, out=out, compare=compare,
                        motion=motion_path, device=device, render=not poses_only,
-                       temperature=temperature)
+                       temperature=temperature, whole_body=whole_body)
     click.echo(result.line())

@@ -98,9 +98,10 @@ def person_frame(dataset: Path, model: MotionModel) -> PoseFrame:
 
 
 def dream_keypoints(model: MotionModel, frame: PoseFrame, seed: int, frames: int, fps: float,
-                    temperature: float = 1.0) -> np.ndarray:
-    """`[frames, 137, 3]` keypoints (body dreamed, face and hands missing) at k / fps seconds."""
-    features = model.generator.sample(seed, np.arange(frames) / fps, temperature)
+                    temperature: float = 1.0, limb_streams: bool | None = None) -> np.ndarray:
+    """`[frames, 137, 3]` keypoints (body dreamed, face and hands missing) at k / fps seconds;
+    `limb_streams` as MotionGenerator.sample (None: the model's config)."""
+    features = model.generator.sample(seed, np.arange(frames) / fps, temperature, limb_streams)
     out = np.zeros((frames, N_KEYPOINTS, 3), np.float32)
     out[:, :25] = frame.to_keypoints(features)
     return out
@@ -122,8 +123,10 @@ def write_pose_folder(folder: Path, keypoints: np.ndarray, fps: float, size: tup
 def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed: int = 0,
           out: str | Path | None = None, compare: bool = False, motion: str | None = None,
           device: str = "auto", render: bool = True, runs_root: Path = Path("runs"),
-          progress: bool = True, temperature: float | None = None) -> DreamResult:
-    """Dreams `seconds` of motion for RUN's person; writes OUT_pose/ and (render) OUT.mp4."""
+          progress: bool = True, temperature: float | None = None,
+          whole_body: bool = False) -> DreamResult:
+    """Dreams `seconds` of motion for RUN's person; writes OUT_pose/ and (render) OUT.mp4.
+    `whole_body`: every limb from the same moment (no limb streams, dream.model)."""
     t0 = time.time()
     run = Path(run)
     if not run.exists():
@@ -133,7 +136,7 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
         run = run.parent          # a checkpoint file (or motion.pt): its folder
     if seconds <= 0:
         raise UserError(f"--seconds must be > 0, got {seconds}")
-    # Sampling is tiny (MLPs over keypoints): the CPU does it at 1e5 poses/s.
+    # Sampling is tiny (MLPs over keypoints): the CPU does it at 3e4 poses/s.
     motion_only = not (run / CONFIG).exists() and (run / MOTION_FILE).exists()
     if motion_only and render:
         raise UserError(f"{run} holds a motion model but no generator to render with; add "
@@ -153,11 +156,13 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
     n = max(1, int(round(seconds * fps)))
     out = Path(out) if out is not None else Path(f"dream_{run.name}_seed{seed}.mp4")
     ts = time.time()
-    keypoints = dream_keypoints(model, frame, seed, n, fps, temperature)
+    streams = False if whole_body else None
+    keypoints = dream_keypoints(model, frame, seed, n, fps, temperature, streams)
     sample_seconds = time.time() - ts
     poses = write_pose_folder(out.with_name(f"{out.stem}_pose"), keypoints, fps, frame.size,
                               made_by="vid2vid dream", run=str(run), seed=seed,
-                              temperature=temperature, motion=str(model.path))
+                              temperature=temperature, motion=str(model.path),
+                              limb_streams=model.config.limb_streams and not whole_body)
     video = compare_path = None
     if render:
         options = TransferOptions(checkpoint=str(run), compare=compare, normalize=False,

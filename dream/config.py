@@ -40,6 +40,9 @@ class MotionConfig:
     # Chance that a real clip takes each arm and leg from another moment (dream.augment):
     # G learns recombined moves. More novel dreams, worse Fréchet: off (RESULTS.md, "Dream").
     limb_swap: float = 0.0
+    # Sampling: each arm and leg from its own far-off stretch of the dream (dream.model):
+    # Fréchet 14.1 -> 11.6, novelty 0.053 -> 0.100 over seven trainings (RESULTS.md, "Dream").
+    limb_streams: bool = True
     batch: int = 128
     lr: float = 2e-4
     # R1 penalty on real samples, both Ds: 3 over 0.1, 1 and 10 in five seeds (RESULTS.md,

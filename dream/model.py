@@ -11,6 +11,12 @@ at t costs the same for any t, and sampling a stretch in one call or in
 pieces gives the same poses (`sample`). The motion gates start at zero
 (StyleSV's zero-initialised motion mask): the network first learns poses,
 then how they move.
+
+With `limb_streams` each arm and leg follows its own stretch of the same dream
+(the same content, the motion codes of far-off times, hung from this moment's
+shoulder or hip: dream.augment.swap_limbs). G learns whole-body moves and
+replays them; recombined limbs dance moves nobody made, closer to the held-out
+dancing (RESULTS.md, "Dream", limb streams).
 """
 
 from __future__ import annotations
@@ -19,12 +25,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dream.augment import swap_limbs
 from dream.config import MotionConfig
 from dream.kinematics import RAW_DIM, Kinematics
 from dream.time_codes import (AlignedTimeEncoder, MotionMapping, SinCosTimeEncoder, bspline,
                               seeded_content, seeded_noise, segment_of)
 
 SAMPLE_CHUNK = 8192     # query times per forward in `sample` (bounds memory, not results)
+# Seconds ahead of t where each limb's stream reads the dream (dream.augment.LIMBS' order):
+# far beyond any correlation of the motion (< 0.5 past 2 s), no two a multiple of another.
+LIMB_OFFSETS = (601.3, 1213.7, 1811.1, 2417.9)
 
 
 def mlp(sizes: list[int], last_act: bool = False) -> nn.Sequential:
@@ -87,10 +97,12 @@ class MotionGenerator(nn.Module):
         return first, last - first + 1 + 2 * self.cfg.margin
 
     @torch.no_grad()
-    def sample(self, seed: int, times: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    def sample(self, seed: int, times: np.ndarray, temperature: float = 1.0,
+               limb_streams: bool | None = None) -> np.ndarray:
         """The poses of sequence `seed` at `times` (seconds, any order): `[T, pose_dim]` float32.
 
         Deterministic: the same (seed, t) gives the same pose whatever else is asked for.
+        With `limb_streams` (None: `cfg.limb_streams`) the limbs come from `t + LIMB_OFFSETS`.
         `temperature` scales the motion noise: above 1, livelier and farther from the
         training motion than the GAN's own (RESULTS.md, "Dream": noise temperature).
         """
@@ -99,6 +111,13 @@ class MotionGenerator(nn.Module):
         times = np.asarray(times, np.float64)
         if times.ndim != 1 or (times < 0).any():
             raise ValueError("times must be a 1-D array of seconds >= 0")
+        poses = self._whole_body(seed, times, temperature)
+        if not (self.cfg.limb_streams if limb_streams is None else limb_streams):
+            return poses
+        return swap_limbs(poses, [self._whole_body(seed, times + offset, temperature)
+                                  for offset in LIMB_OFFSETS])
+
+    def _whole_body(self, seed: int, times: np.ndarray, temperature: float) -> np.ndarray:
         device = self.body.root.device
         content = seeded_content(seed, self.cfg.content_dim)[None].to(device)
         out = np.zeros((len(times), self.cfg.pose_dim), np.float32)

@@ -146,7 +146,9 @@ class SnapshotJudge:
         n = int(SECONDS * self.fps)
         starts = np.linspace(0.0, G.cfg.max_time - SECONDS, STRETCHES)
         times = np.concatenate([s + np.arange(n) / self.fps for s in starts])
-        poses = G.sample(SEED, times, temperature).reshape(STRETCHES, n, -1)
+        # G's own whole-body motion: judging the limb streams picked hotter noise, which broke
+        # bones and speeds (RESULTS.md, "Dream", limb streams).
+        poses = G.sample(SEED, times, temperature, limb_streams=False).reshape(STRETCHES, n, -1)
         windows = np.concatenate([window_features(p, stride=2) for p in poses])
         novelty = float(np.median(nearest_distance(windows, self.train)))
         return Judgement(frechet(self.pca(windows), self.real), novelty)

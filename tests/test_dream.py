@@ -13,7 +13,7 @@ from dream.checkpoint import load_motion_model
 from dream.command import dream_keypoints, write_pose_folder
 from dream.config import MotionConfig
 from dream.discriminators import GapD, PoseD, WindowD
-from dream.model import MotionGenerator
+from dream.model import LIMB_OFFSETS, MotionGenerator
 from dream.motion_data import load_motion
 from dream.motion_graph import motion_graph
 from dream.pose_frame import PoseFrame
@@ -27,7 +27,7 @@ from train.trainer import train
 from vid2vid.config import ModelConfig, TrainConfig
 from vid2vid.data import pose_to_array
 from vid2vid.errors import UserError
-from vid2vid.pose import read_openpose_json
+from vid2vid.pose import BODY, read_openpose_json
 
 TINY = MotionConfig(content_dim=8, noise_dim=8, code_dim=16, frequencies=8, hidden=32, layers=2,
                     batch=16, restarts=1)
@@ -87,6 +87,26 @@ def test_motion_is_continuous_across_grid_knots(embedding):
     travel = np.abs(G.sample(0, knots + cfg.grid_seconds / 2) - after).max()
     assert travel > 1e-2, "the motion should move between knots"
     assert jump < 1e-3 * max(travel, 1.0), f"jump {jump} at a knot"
+
+
+def test_limb_streams_hang_far_off_limbs_from_this_moments_body():
+    G = moving()
+    plain = moving(MotionConfig(**{**TINY.to_dict(), "limb_streams": False}))
+    t = np.arange(0, 8, 1 / 25)
+    dream = G.sample(2, t).reshape(len(t), 25, 2)
+    body = plain.sample(2, t).reshape(len(t), 25, 2)
+    arm = BODY["RWrist"], BODY["RShoulder"]
+    # The torso and head are this moment's; the right arm is the dream's 601.3 s later,
+    # hung from this moment's shoulder (its bones keep their lengths).
+    for j in ("Neck", "MidHip", "Nose", "RShoulder", "LHip"):
+        np.testing.assert_allclose(dream[:, BODY[j]], body[:, BODY[j]], atol=1e-6)
+    later = plain.sample(2, t + LIMB_OFFSETS[0]).reshape(len(t), 25, 2)
+    np.testing.assert_allclose(dream[:, arm[0]] - dream[:, arm[1]],
+                               later[:, arm[0]] - later[:, arm[1]], atol=1e-5)
+    assert np.abs(dream[:, arm[0]] - body[:, arm[0]]).max() > 1e-2
+    # Still one dream per (seed, t): in pieces, at any rate.
+    np.testing.assert_allclose(np.concatenate([G.sample(2, t[:50]), G.sample(2, t[50:])]),
+                               dream.reshape(len(t), 50), atol=1e-5)
 
 
 def test_noise_of_a_grid_point_is_the_same_in_every_window():
@@ -238,7 +258,14 @@ def test_train_then_dream_end_to_end(world):
                           "--temperature", "2", "-o", root / "out" / "h.mp4", "--poses-only"],
                          root)
     assert code == 0, text
-    assert yaml.safe_load((root / "out" / "h_pose" / "clip.yaml").read_text())["temperature"] == 2
+    notes = yaml.safe_load((root / "out" / "h_pose" / "clip.yaml").read_text())
+    assert notes["temperature"] == 2 and notes["limb_streams"] is True
+    # --whole-body turns the limb streams off (their effect: the sampling test above).
+    code, text = run_cli(["dream", world["run"], "--seconds", "1", "--fps", "10", "--seed", "3",
+                          "--whole-body", "-o", root / "out" / "w.mp4", "--poses-only"], root)
+    assert code == 0, text
+    assert yaml.safe_load((root / "out" / "w_pose" / "clip.yaml").read_text())[
+        "limb_streams"] is False
     # --poses-only at 20 fps: the same seed's poses at the shared instants.
     code, text = run_cli(["dream", world["run"], "--seconds", "1", "--fps", "20", "--seed", "3",
                           "-o", root / "out" / "e.mp4", "--poses-only"], root)

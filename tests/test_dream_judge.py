@@ -48,7 +48,8 @@ class _Replay:
         self.features = features
         self.cfg = TINY
 
-    def sample(self, seed, times, temperature=1.0):
+    def sample(self, seed, times, temperature=1.0, limb_streams=None):
+        self.limb_streams = limb_streams
         return self.features[np.arange(len(times)) % len(self.features)]
 
 
@@ -58,7 +59,9 @@ def test_snapshot_judge_prefers_motion_like_the_training(world):
     feats = (0.3 * np.sin(2 * np.pi * t * rng.uniform(0.3, 2.0, 50) + rng.uniform(0, 6, 50))
              + rng.normal(0, 0.01, (600, 50))).astype(np.float32)
     judge = SnapshotJudge([_sequence(world, feats)])
-    like = judge(_Replay(feats)).frechet
+    replay = _Replay(feats)
+    like = judge(replay).frechet
+    assert replay.limb_streams is False     # it judges G's own whole-body motion
     still = judge(_Replay(np.repeat(feats[:1], 600, 0))).frechet
     noise = judge(_Replay(rng.normal(0, 0.3, (600, 50)).astype(np.float32))).frechet
     assert like < 0.1 * still and like < 0.1 * noise
