@@ -156,13 +156,13 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
     n = max(1, int(round(seconds * fps)))
     out = Path(out) if out is not None else Path(f"dream_{run.name}_seed{seed}.mp4")
     ts = time.time()
-    streams = False if whole_body else None
+    streams = model.config.limb_streams and not whole_body
     keypoints = dream_keypoints(model, frame, seed, n, fps, temperature, streams)
     sample_seconds = time.time() - ts
     poses = write_pose_folder(out.with_name(f"{out.stem}_pose"), keypoints, fps, frame.size,
                               made_by="vid2vid dream", run=str(run), seed=seed,
                               temperature=temperature, motion=str(model.path),
-                              limb_streams=model.config.limb_streams and not whole_body)
+                              limb_streams=streams)
     video = compare_path = None
     if render:
         options = TransferOptions(checkpoint=str(run), compare=compare, normalize=False,
