@@ -142,7 +142,7 @@ def _pose_source(folder: Path, options: TransferOptions) -> SourceClip:
 
 
 def _video_source(path: Path, options: TransferOptions, progress: bool,
-                  coarse_hands: bool) -> SourceClip:
+                  coarse: dict[str, bool]) -> SourceClip:
     from tqdm import tqdm
 
     from preprocess.detect import HolisticDetector
@@ -152,7 +152,7 @@ def _video_source(path: Path, options: TransferOptions, progress: bool,
     total = info.expected_frames or None
     if total and stop is not None:
         total = min(total, stop)
-    detector = HolisticDetector(coarse_hands=coarse_hands)
+    detector = HolisticDetector(**coarse)
     poses: list[np.ndarray] = []
     try:
         with tqdm(total=total, unit="frame", desc="detecting poses", disable=not progress,
@@ -171,11 +171,12 @@ def _video_source(path: Path, options: TransferOptions, progress: bool,
 
 
 def read_source(source: str | Path, options: TransferOptions, progress: bool = True,
-                coarse_hands: bool = False) -> SourceClip:
+                coarse: dict[str, bool] | None = None) -> SourceClip:
     """Keypoints of every source frame (detected for videos, read for pose folders).
 
-    `coarse_hands`: detect as `preprocess --coarse-hands` does, as the target's
-    dataset was, so that the maps draw hands the way the model learnt them."""
+    `coarse`: `coarse_hands` and `coarse_face` as the target's dataset was detected with
+    (`preprocess --coarse-hands --coarse-face`), so that the maps draw hands and face the
+    way the model learnt them; None: neither."""
     path = Path(source)
     if not path.exists():
         raise UserError(f"SOURCE {path} does not exist; pass a video or a folder of OpenPose "
@@ -188,7 +189,7 @@ def read_source(source: str | Path, options: TransferOptions, progress: bool = T
         if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
             raise UserError(f"{path} holds neither OpenPose .json files nor frames; pass a video, "
                             "a folder of OpenPose JSON or a folder of frames")
-    return _video_source(path, options, progress, coarse_hands)
+    return _video_source(path, options, progress, coarse or {})
 
 
 # -- driving poses ---------------------------------------------------------------------
@@ -272,8 +273,9 @@ def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGene
                  options: TransferOptions, progress: bool) -> Driving:
     """A video or OpenPose folder -> the target's pose maps (detect, fill, smooth, normalise)."""
     target_size = tuple(int(v) for v in meta["size"])
+    made = meta.get("options", {})      # a dataset made before an option lacks it: off
     clip = read_source(source, options, progress,
-                       coarse_hands=bool(meta.get("options", {}).get("coarse_hands", False)))
+                       {k: bool(made.get(k, False)) for k in ("coarse_hands", "coarse_face")})
     clip.poses, held, gaps, empty = fill_gaps(clip.poses, options.max_gap,
                                               f"SOURCE {clip.path}")
     driving = DrivingPoses(clip, target_root, target_size, model.frame_size, options.normalize,

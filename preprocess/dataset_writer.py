@@ -53,6 +53,7 @@ class PreprocessOptions:
     max_gap: int = 5
     previews: bool = False
     coarse_hands: bool = True       # pose: the body model's hand points where hands are missed
+    coarse_face: bool = True        # pose: the body model's face points where the face is missed
     task: str = "pose"              # pose | face | labels (vid2vid.tasks)
     crop_size: int = 256            # face: side of the stored square face crop, pixels
     labels: str | None = None       # labels: folder of per-frame 8-bit class-ID PNGs
@@ -72,13 +73,15 @@ class PreprocessOptions:
         irrelevant = {"pose": ("task", "crop_size", "labels", "instances", "num_classes",
                                "fg_classes"),
                       "face": ("keypoints", "labels", "instances", "num_classes", "fg_classes",
-                               "coarse_hands"),
+                               "coarse_hands", "coarse_face"),
                       "labels": ("keypoints", "crop_size", "smooth", "smoothing",
-                                 "coarse_hands")}[self.task]
-        # Datasets made before coarse hands existed have none, and match --no-coarse-hands;
-        # imported keypoints are not detected, so the option says nothing about them.
-        if self.task == "pose" and (not self.coarse_hands or self.keypoints is not None):
-            irrelevant += ("coarse_hands",)
+                                 "coarse_hands", "coarse_face")}[self.task]
+        # Datasets made before coarse hands (face) existed have none, and match
+        # --no-coarse-hands (--no-coarse-face); imported keypoints are not detected, so
+        # the options say nothing about them.
+        for name in ("coarse_hands", "coarse_face"):
+            if self.task == "pose" and (not getattr(self, name) or self.keypoints is not None):
+                irrelevant += (name,)
         for name in irrelevant:
             d.pop(name)
         return d

@@ -126,11 +126,13 @@ def _mask_u8(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
 class HolisticDetector:
     """Frame -> (Pose or None, person mask uint8 [H, W]). Feed frames in order."""
 
-    def __init__(self, model_complexity: int = 1, coarse_hands: bool = False):
+    def __init__(self, model_complexity: int = 1, coarse_hands: bool = False,
+                 coarse_face: bool = False):
         filter_native_logs()
         from mediapipe.python.solutions import holistic
 
         self._coarse_hands = coarse_hands
+        self._coarse_face = coarse_face
         self._holistic = holistic.Holistic(
             static_image_mode=False, model_complexity=model_complexity,
             smooth_landmarks=True, enable_segmentation=True, smooth_segmentation=True,
@@ -143,7 +145,7 @@ class HolisticDetector:
         pose = assemble_pose(
             _landmarks(r.pose_landmarks, with_visibility=True), _landmarks(r.face_landmarks),
             _landmarks(r.left_hand_landmarks), _landmarks(r.right_hand_landmarks), w, h,
-            coarse_hands=self._coarse_hands,
+            coarse_hands=self._coarse_hands, coarse_face=self._coarse_face,
         )
         mask = _mask_u8(r.segmentation_mask if pose is not None else None, (h, w))
         return pose, mask

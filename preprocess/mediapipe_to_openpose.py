@@ -28,6 +28,11 @@ stand in from the body model's own hand points (BlazePose 15-22: wrist, little
 and index finger knuckles, thumb): hand points 0, 17, 5 and 2, with point 1
 halfway from the wrist to the thumb, so the map draws three strokes from the
 wrist (thumb, index, little finger) that say where the hand points.
+Likewise `face70_from_body` stands in for a missed face mesh (a small, turned or
+covered face: a quarter of dancer.avi's frames, and those with an arm over the
+head) from the body model's face points (BlazePose 0-10): a stroke through
+each eye (corners and centre), the nose bridge from between the eyes to the
+tip, and the mouth from corner to corner; no jaw or brows.
 """
 
 from __future__ import annotations
@@ -140,14 +145,46 @@ def coarse_hand(body33: np.ndarray, side: str, width: int, height: int) -> np.nd
     return _to_pixels(xy, conf, width, height)
 
 
+# Face-70 point -> the BlazePose points it is the mean of.
+_FACE_FROM_BLAZEPOSE = {
+    36: (6,), 39: (4,), 68: (5,), 42: (1,), 45: (3,), 69: (2,),    # eye corners and centres
+    27: (1, 4), 30: (0,), 48: (10,), 54: (9,), 60: (10,), 64: (9,),  # bridge top, tip; mouth
+}
+# Face-70 point -> (a, b, f): a fraction f of the way from face point a to b.
+_FACE_BETWEEN = {37: (36, 39, 0.5), 38: (36, 39, 0.5), 40: (36, 39, 0.5), 41: (36, 39, 0.5),
+                 43: (42, 45, 0.5), 44: (42, 45, 0.5), 46: (42, 45, 0.5), 47: (42, 45, 0.5),
+                 28: (27, 30, 1 / 3), 29: (27, 30, 2 / 3),
+                 **{k: (48, 54, (k - 48) / 6) for k in (49, 50, 51, 52, 53)},
+                 **{k: (54, 48, (k - 54) / 6) for k in (55, 56, 57, 58, 59)},
+                 **{k: (60, 64, (k - 60) / 4) for k in (61, 62, 63)},
+                 **{k: (64, 60, (k - 64) / 4) for k in (65, 66, 67)}}
+
+
+def face70_from_body(body33: np.ndarray, width: int, height: int) -> np.ndarray | None:
+    """The body model's face points as a `[70, 3]` OpenPose face (a stroke through each eye,
+    the nose bridge, the mouth); None unless the nose and both eye centres are visible."""
+    vis = np.where(body33[:, 2] >= VISIBILITY_MIN, body33[:, 2], 0.0)
+    if min(vis[0], vis[2], vis[5]) == 0:
+        return None
+    xy = np.zeros((70, 2), np.float32)
+    conf = np.zeros(70, np.float32)
+    for dst, src in _FACE_FROM_BLAZEPOSE.items():
+        xy[dst], conf[dst] = body33[list(src), :2].mean(0), vis[list(src)].min()
+    for dst, (a, b, f) in _FACE_BETWEEN.items():
+        xy[dst], conf[dst] = (1 - f) * xy[a] + f * xy[b], min(conf[a], conf[b])
+    return _to_pixels(xy, conf, width, height)
+
+
 def assemble_pose(body33: np.ndarray | None, face: np.ndarray | None,
                   left_hand: np.ndarray | None, right_hand: np.ndarray | None,
-                  width: int, height: int, coarse_hands: bool = False) -> Pose | None:
+                  width: int, height: int, coarse_hands: bool = False,
+                  coarse_face: bool = False) -> Pose | None:
     """A Pose from mediapipe Holistic's four outputs (each may be None); None if no body.
 
     Hands are matched to the body's wrists: when the hands found lie nearer the
     other wrist they are swapped, so a mislabelled hand cannot end up on the wrong arm.
-    With `coarse_hands`, a hand the hand model missed is `coarse_hand` instead.
+    With `coarse_hands`, a hand the hand model missed is `coarse_hand` instead; with
+    `coarse_face`, a missed face mesh is `face70_from_body`.
     """
     if body33 is None:
         return None
@@ -156,6 +193,10 @@ def assemble_pose(body33: np.ndarray | None, face: np.ndarray | None,
         return None
     if face is not None:
         pose.face = face70_from_mesh(face, width, height)
+    elif coarse_face:
+        body_face = face70_from_body(body33, width, height)
+        if body_face is not None:
+            pose.face = body_face
     hands = {
         "left": None if left_hand is None else hand21(left_hand, width, height),
         "right": None if right_hand is None else hand21(right_hand, width, height),

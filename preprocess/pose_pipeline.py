@@ -123,7 +123,8 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
     if keypoints is None:
         from preprocess.detect import HolisticDetector
 
-        detector = HolisticDetector(coarse_hands=options.coarse_hands)
+        detector = HolisticDetector(coarse_hands=options.coarse_hands,
+                                    coarse_face=options.coarse_face)
     else:
         from preprocess.detect import SegmentationOnly
 

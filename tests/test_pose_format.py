@@ -5,9 +5,10 @@ import pytest
 
 from preprocess.mediapipe_to_openpose import (MESH_TO_DLIB68, VISIBILITY_MIN, assemble_pose,
                                               body25_from_blazepose, coarse_hand,
-                                              face70_from_mesh, hand21)
+                                              face70_from_body, face70_from_mesh, hand21)
 from vid2vid.errors import UserError
 from vid2vid.pose import BODY, Pose, read_openpose_json, write_openpose_json
+from vid2vid.render import render_pose
 
 
 def blazepose(w=100, h=200):
@@ -114,6 +115,36 @@ def test_coarse_hands_stand_in_only_for_missed_hands():
     hidden[21, 2] = VISIBILITY_MIN / 2                       # no thumb: the rest stays
     hand = coarse_hand(hidden, "left", w, h)
     assert hand[[1, 2], 2].max() == 0 and hand[5, 2] > 0
+
+
+def test_coarse_face_stands_in_only_for_a_missed_face_mesh():
+    w, h = 200, 100
+    lm = blazepose(w, h)
+    px = lambda i: lm[i, :2] * (w, h)  # noqa: E731
+    assert assemble_pose(lm, None, None, None, w, h).face[:, 2].max() == 0   # off: stays missing
+    mesh = np.tile(lm[0:1, :2], (468, 1)) + np.linspace(0, 0.01, 468)[:, None]
+    found = assemble_pose(lm, mesh, None, None, w, h, coarse_face=True)
+    assert np.allclose(found.face, face70_from_mesh(mesh, w, h))    # a found mesh is kept
+    face = assemble_pose(lm, None, None, None, w, h, coarse_face=True).face
+    assert face[30, :2] == pytest.approx(px(0), abs=1e-3)           # nose tip
+    assert face[36, :2] == pytest.approx(px(6), abs=1e-3)           # right eye, outer corner
+    assert face[39, :2] == pytest.approx(px(4), abs=1e-3)           # right eye, inner corner
+    assert face[69, :2] == pytest.approx(px(2), abs=1e-3)           # left pupil: eye centre
+    assert face[27, :2] == pytest.approx((px(1) + px(4)) / 2, abs=1e-3)   # between the eyes
+    assert face[48, :2] == pytest.approx(px(10), abs=1e-3) and face[54, :2] == pytest.approx(px(9), abs=1e-3)
+    assert face[51, :2] == pytest.approx((px(10) + px(9)) / 2, abs=1e-3)  # mouth: a line
+    assert face[:17, 2].max() == 0 and face[17:27, 2].max() == 0    # no jaw, no brows
+    drawn = render_pose(assemble_pose(lm, None, None, None, w, h, coarse_face=True), (w, h),
+                        hands=False)
+    body_only = render_pose(assemble_pose(lm, None, None, None, w, h), (w, h), hands=False)
+    assert (drawn != body_only).any()                               # the map shows a face
+    hidden = lm.copy()
+    hidden[5, 2] = VISIBILITY_MIN / 2                               # one eye unseen: no face
+    assert face70_from_body(hidden, w, h) is None
+    hidden = lm.copy()
+    hidden[[9, 10], 2] = VISIBILITY_MIN / 2                         # no mouth: eyes and nose
+    part = face70_from_body(hidden, w, h)
+    assert part[48:68, 2].max() == 0 and part[[30, 36, 45], 2].min() > 0
 
 
 def test_openpose_json_round_trip_and_largest_person(tmp_path):

@@ -288,25 +288,30 @@ def test_output_holding_another_videos_dataset(tmp_path, real60):
     assert meta["frames"] == 5 and len(list((copy / "frames").iterdir())) == 5
 
 
-def test_coarse_hands_are_an_option_of_the_dataset(tmp_path, real60):
+def test_coarse_hands_and_face_are_options_of_the_dataset(tmp_path, real60):
     src, out, _ = real60
-    assert load_dataset(out)["options"]["coarse_hands"] is True     # the default
+    options = load_dataset(out)["options"]
+    assert options["coarse_hands"] is True and options["coarse_face"] is True   # the defaults
     plain = tmp_path / "plain"
     shutil.copytree(out, plain)
     code, text = invoke(["preprocess", str(src), "-o", str(plain), "--end", "60",
                          "--no-coarse-hands"])
     assert_one_line_error(code, text, str(plain), "other options", "--overwrite")
     code, text = invoke(["preprocess", str(src), "-o", str(plain), "--end", "60",
-                         "--no-coarse-hands", "--overwrite"])
+                         "--no-coarse-hands", "--no-coarse-face", "--overwrite"])
     assert code == 0, text
-    assert "coarse_hands" not in load_dataset(plain)["options"]   # as datasets made before it
-    missed = coarse = 0
+    options = load_dataset(plain)["options"]
+    assert "coarse_hands" not in options and "coarse_face" not in options  # as made before them
+    missed = coarse = faces = 0
     for k in range(60):
         without = read_openpose_json(frame_path(plain, "pose", k))
         filled = read_openpose_json(frame_path(out, "pose", k))
         if without is None:
             continue
         assert np.allclose(without.body, filled.body, atol=1e-3)
+        if without.face[:, 2].max() > 0:
+            faces += 1
+            assert np.allclose(without.face, filled.face, atol=1e-3)   # the face mesh's
         for a, b in ((without.left_hand, filled.left_hand),
                      (without.right_hand, filled.right_hand)):
             if a[:, 2].max() > 0:
@@ -315,6 +320,7 @@ def test_coarse_hands_are_an_option_of_the_dataset(tmp_path, real60):
                 missed += 1
                 coarse += int(b[[0, 5, 17], 2].min() > 0 and b[3:5, 2].max() == 0)
     assert missed > 0 and coarse > 0      # the dancer's gloves: hands the hand model misses
+    assert faces > 0
 
 
 def test_unwritable_output(tmp_path):

@@ -117,18 +117,19 @@ def test_driving_video_is_detected_as_the_target_dataset_was(world, monkeypatch,
     class Recording(FakeDetector):
         def __init__(self, *args, **kwargs):
             super().__init__()
-            seen.append(kwargs.get("coarse_hands", False))
+            seen.append((kwargs.get("coarse_hands", False), kwargs.get("coarse_face", False)))
 
     monkeypatch.setattr(preprocess.detect, "HolisticDetector", Recording)
     figure = tmp_path / "figure"
     shutil.copytree(world["figure"], figure)
     meta = json.loads((figure / "meta.json").read_text())
-    meta["options"]["coarse_hands"] = True        # as `preprocess --coarse-hands` writes it
+    meta["options"]["coarse_hands"] = True        # as `preprocess` writes them, by default
+    meta["options"]["coarse_face"] = True
     (figure / "meta.json").write_text(json.dumps(meta))
     options = TransferOptions(max_frames=2, checkpoint=str(world["run"]))
     transfer(world["source"], world["figure"], tmp_path / "plain.mp4", options, progress=False)
     transfer(world["source"], figure, tmp_path / "coarse.mp4", options, progress=False)
-    assert seen == [False, True]
+    assert seen == [(False, False), (True, True)]
 
 
 def test_real_video_source_runs_mediapipe(world, tmp_path):

@@ -1,10 +1,9 @@
 """The `vid2vid` command line.
 
-Only click is imported at module level (with `vid2vid.cli_errors`, which
-turns expected failures into one line); each command imports its stage
-(`preprocess`, `train`, `infer`) inside its body, so `vid2vid --help` and
-`vid2vid --version` answer instantly without loading torch or mediapipe.
-A command is registered here only once it works end to end.
+Only click is imported at module level (with `vid2vid.cli_errors`, which turns expected
+failures into one line); each command imports its stage (`preprocess`, `train`, `infer`)
+inside its body, so `vid2vid --help` and `--version` answer instantly without loading torch
+or mediapipe. A command is registered here only once it works end to end.
 """
 
 from __future__ import annotations
@@ -69,6 +68,8 @@ def _parse_classes(ctx, param, value):
                    "longer runs are flagged and left out of training.")
 @click.option("--coarse-hands/--no-coarse-hands", default=True, show_default=True,
               help="Where the hand model misses a hand, store the body model's coarse one.")
+@click.option("--coarse-face/--no-coarse-face", default=True, show_default=True,
+              help="Where the face mesh misses the face, store the body model's eyes, nose, mouth.")
 @click.option("--previews", is_flag=True,
               help="Also write maps/NNNNNN.jpg: the pose drawn over a darkened frame.")
 @click.option("--task", type=click.Choice(["pose", "face", "labels"]), default="pose",
@@ -95,8 +96,8 @@ def _parse_classes(ctx, param, value):
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing dataset made from another video or other options.")
 def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, no_flow,
-               smooth, max_gap, coarse_hands, previews, task, crop_size, labels_dir,
-               instances, num_classes, fg_classes, from_vid2vid, overwrite) -> None:
+               smooth, max_gap, coarse_hands, coarse_face, previews, task, crop_size,
+               labels_dir, instances, num_classes, fg_classes, from_vid2vid, overwrite) -> None:
     """Turn videos (or folders of frames) into training datasets.
 
     \b
@@ -116,8 +117,9 @@ def preprocess(inputs, out, max_size, fps, start, end, keypoints, flow_method, n
     options = PreprocessOptions(
         max_size=max_size, fps=fps, start=start, end=end, keypoints=keypoints,
         flow=None if no_flow else flow_method, smooth=smooth, max_gap=max_gap,
-        coarse_hands=coarse_hands, previews=previews, task=task, crop_size=crop_size,
-        labels=labels_dir, instances=instances, num_classes=num_classes, fg_classes=fg_classes)
+        coarse_hands=coarse_hands, coarse_face=coarse_face, previews=previews, task=task,
+        crop_size=crop_size, labels=labels_dir, instances=instances, num_classes=num_classes,
+        fg_classes=fg_classes)
     preprocess_command(list(inputs), out, options, from_vid2vid, overwrite=overwrite)
 
 
@@ -201,8 +203,7 @@ def _parse_size(ctx, param, value):
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="The mp4 to write (default: <source>_to_<target>.mp4 here).")
 @click.option("--checkpoint", default=None, metavar="RUN|CKPT",
-              help="Run directory or ckpt-*.pt (default: the newest run under ./runs trained "
-                   "on TARGET).")
+              help="Run directory or ckpt-*.pt (default: the newest in ./runs trained on TARGET).")
 @click.option("--compare", is_flag=True,
               help="Also write <out>_compare.mp4: source | driving pose | result.")
 @click.option("--no-normalize", "no_normalize", is_flag=True,
@@ -223,8 +224,7 @@ def _parse_size(ctx, param, value):
                    "pose/ (a dataset's comes from its meta.json).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
-              show_default=True,
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
               help="bf16: autocast; faster on GPUs, far slower on CPUs without bf16 units.")
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the generator: faster frames on GPUs after a compile of "
