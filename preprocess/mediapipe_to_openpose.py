@@ -31,7 +31,7 @@ wrist (thumb, index, little finger) that say where the hand points.
 Likewise `face70_from_body` stands in for a missed face mesh (a small, turned or
 covered face: a quarter of dancer.avi's frames, and those with an arm over the
 head) from the body model's face points (BlazePose 0-10): a stroke through
-each eye (corners and centre), the nose bridge from between the eyes to the
+each eye (corner to corner; its centre is the pupil), the nose bridge from between the eyes to the
 tip, and the mouth from corner to corner; no jaw or brows.
 """
 
@@ -147,7 +147,7 @@ def coarse_hand(body33: np.ndarray, side: str, width: int, height: int) -> np.nd
 
 # Face-70 point -> the BlazePose points it is the mean of.
 _FACE_FROM_BLAZEPOSE = {
-    36: (6,), 39: (4,), 68: (5,), 42: (1,), 45: (3,), 69: (2,),    # eye corners and centres
+    36: (6,), 39: (4,), 68: (5,), 42: (1,), 45: (3,), 69: (2,),    # eye corners; centres: pupils
     27: (1, 4), 30: (0,), 48: (10,), 54: (9,), 60: (10,), 64: (9,),  # bridge top, tip; mouth
 }
 # Face-70 point -> (a, b, f): a fraction f of the way from face point a to b.
