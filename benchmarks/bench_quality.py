@@ -90,7 +90,8 @@ SYNTHETIC_SECONDS = (40.0, 3.0)  # full, quick
 TABLE_HEADER = ("| dataset | config | steps | minutes | machine | PSNR / SSIM | "
                 "PSNR / SSIM focus | retrieval PSNR / SSIM | warp error (real) | "
                 "pose or landmarks found / distance | drift PSNR / SSIM | "
-                "background PSNR first / last third |")
+                "background PSNR first / last third | "
+                "seen background PSNR first / last third |")
 TABLE_RULE = "|" + "---|" * TABLE_HEADER.count(" | ") + "---|"
 
 
@@ -302,6 +303,8 @@ def row(dataset: str, config: str, record: dict, minutes: float, machine: str,
         pair(d.get("PSNR dB", {}).get("drift"), d.get("SSIM", {}).get("drift"), "+.2f", "+.3f"),
         pair(d.get("PSNR dB background", {}).get("first third"),
              d.get("PSNR dB background", {}).get("last third"), ".2f", ".2f"),
+        pair(d.get("PSNR dB background seen", {}).get("first third"),
+             d.get("PSNR dB background seen", {}).get("last third"), ".2f", ".2f"),
     ]
     return "| " + " | ".join(cells) + " |"
 

@@ -20,13 +20,14 @@ _BACKGROUND = ("psnr", "ssim")        # warp error already ignores what the flow
 
 def image_columns(region: str) -> dict[str, str]:
     """Per-frame key -> table column of the image metrics: full frame, focus region and
-    (PSNR, SSIM) background."""
+    (PSNR, SSIM) background, all of it and the part the training frames showed."""
     out = {}
     for key in _IMAGE_KEYS:
         out[key] = _IMAGE_NAMES[key]
         out[f"{key}_{region}"] = f"{_IMAGE_NAMES[key]} {region}"
         if key in _BACKGROUND:
             out[f"{key}_background"] = f"{_IMAGE_NAMES[key]} background"
+            out[f"{key}_background_seen"] = f"{_IMAGE_NAMES[key]} background seen"
     return out
 
 

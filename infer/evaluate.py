@@ -44,7 +44,11 @@ frame where there is no foreground. PSNR and SSIM also on the background
 alone ("... background"): the pixels outside the real frame's seg/ mask (the
 person, the face, or the foreground classes) grown by 2 % of the frame's
 shorter side, so the person's edge does not count; a still background must
-stay where it is:
+stay where it is. And on the background the training frames showed ("...
+background seen"): of those pixels, the ones outside the person in at least one
+of the frames the background plate samples (`vid2vid.background.seen_background`);
+what the person covers in all of them (behind a seated pianist) no method can
+know, and when he moves it uncovers it, which the plain background column counts:
 - psnr: dB, capped at 100 (identical frames);
 - ssim: kornia's 11x11 Gaussian SSIM (its map computed on the whole frame);
 - warp_error: flicker; mean squared difference between frame t and frame t-1
@@ -107,6 +111,7 @@ from infer.eval_result import EvalResult, drift_rows, image_columns
 from infer.report import write_report
 from infer.trained import TrainedGenerator, load_trained, resolve_device
 from vid2vid import metrics
+from vid2vid.background import seen_background
 from vid2vid.cpu_share import CpuShare
 from vid2vid.data import ClipDataset, no_augment
 from vid2vid.errors import UserError
@@ -118,7 +123,8 @@ __all__ = ["evaluate"]
 
 OCCLUSION_THRESHOLD = 0.1
 BACKGROUND_GROW = 0.02     # the person mask grows by this share of the shorter side
-_DRIFT_KEYS = ("psnr", "ssim", "psnr_background", "ssim_background")
+_DRIFT_KEYS = ("psnr", "ssim", "psnr_background", "ssim_background", "psnr_background_seen",
+               "ssim_background_seen")
 _REAL = "real video"
 _RETRIEVAL = "retrieval"
 _MODEL = "model"
@@ -314,6 +320,7 @@ def _score_frames(plan: _Plan, measures: Measures, max_frames: int | None, video
                                                             video=other.plate_for(video.root))
                 ds = ClipDataset([video.index], 1, (h, w), augment=no_augment(),
                                  with_flow=video.has_flow)
+                seen = torch.from_numpy(seen_background(video.index, (h, w)))[None, None]
                 nearest = measures.retrieval(video, (h, w))
                 prev_real: torch.Tensor | None = None
                 retrieved: tuple[int, torch.Tensor] | None = None
@@ -327,6 +334,7 @@ def _score_frames(plan: _Plan, measures: Measures, max_frames: int | None, video
                     maps = clip.maps[-1:]
                     box_t = measures.focus(clip, (h, w))
                     background = metrics.background_mask(clip.masks[-1:], grow)
+                    background_seen = background & seen
                     flow = mask = None
                     if pair:
                         flow = clip.flow[-1:]
@@ -355,6 +363,10 @@ def _score_frames(plan: _Plan, measures: Measures, max_frames: int | None, video
                             m.add(f"ssim_{region}", metrics.ssim(img, real, box_t)[0])
                             m.add("ssim_background",
                                   metrics.ssim(img, real, mask=background)[0])
+                            m.add("psnr_background_seen",
+                                  metrics.psnr(img, real, mask=background_seen)[0])
+                            m.add("ssim_background_seen",
+                                  metrics.ssim(img, real, mask=background_seen)[0])
                         if flow is not None and m.prev is not None:
                             m.add("warp_error", metrics.warp_error(img, m.prev, flow, mask)[0])
                             m.add(f"warp_error_{region}",
@@ -449,7 +461,10 @@ def _write_outputs(plan: _Plan, measures: Measures, methods: dict[str, _Method],
             "occlusion_threshold": OCCLUSION_THRESHOLD,
             "background": f"outside the real frame's seg/ mask grown by {plan.grow} px "
                           f"({BACKGROUND_GROW:g} of the shorter side)",
-            "background_grow_px": plan.grow, **measures.settings(),
+            "background_grow_px": plan.grow,
+            "background_seen": "of the background, the pixels outside the person (dilated) in "
+                               "at least one of the background plate's training samples",
+            **measures.settings(),
         },
         "columns": columns,
         "table": table,

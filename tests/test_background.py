@@ -8,7 +8,7 @@ import torch
 
 from tests.helpers_video import figure_frame, make_synthetic_dataset, synthetic_pose
 from train.trainer import train
-from vid2vid.background import background_plate, plate_tensor
+from vid2vid.background import background_plate, plate_tensor, seen_background
 from vid2vid.checkpoint import latest_checkpoint, load_generator
 from vid2vid.config import AugmentConfig, ModelConfig, TrainConfig
 from vid2vid.data import MAP_CHANNELS, centered_geometry, index_dataset
@@ -258,3 +258,26 @@ def test_plate_base_keeps_the_image_in_range_and_its_gradient_alive():
     assert float(h.max()) <= 1.0 and float(image.min()) >= -1.0
     (image - 0.5).abs().sum().backward()     # clamped pixels still learn to come down
     assert float(level.image_logit.grad.abs().sum()) > 0
+
+
+def test_the_seen_background_is_what_some_training_frame_shows(figure, monkeypatch):
+    """Pixels the person covers in every training frame (the torso, which barely moves) are
+    not seen; pixels no frame covers are; the held-out frames are never read."""
+    import vid2vid.background as bg
+
+    video = index_dataset(figure, holdout=0.2)
+    geom = centered_geometry(video.size, (64, 64))
+    person = np.stack([geom.image(cv2.imread(str(figure / "seg" / f"{k:06d}.png"),
+                                             cv2.IMREAD_UNCHANGED)) > 127
+                       for k in range(video.train_frames)])
+    read = []
+    real = bg.frame_path
+    monkeypatch.setattr(bg, "frame_path", lambda root, folder, k: read.append(k)
+                        or real(root, folder, k))
+    seen = seen_background(video, (64, 64))
+    assert seen.shape == (64, 64) and seen.dtype == bool
+    assert read and max(read) < video.train_frames
+    always = person.all(axis=0)
+    assert always.sum() > 20 and not seen[always].any()
+    assert seen[~person.any(axis=0)].mean() > 0.9     # far from the figure: seen (the mask
+    assert 0.02 < (~seen).mean() < 0.5                # grows by DILATE near its edge)

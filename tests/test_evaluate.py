@@ -25,7 +25,8 @@ from vid2vid.errors import UserError
 from vid2vid.pose import BODY, Pose, write_openpose_json
 
 N = 40          # frames; the runs hold out the last 40 %: frames 24..39, evaluated from 32
-DRIFT = ("PSNR dB", "SSIM", "PSNR dB background", "SSIM background")
+DRIFT = ("PSNR dB", "SSIM", "PSNR dB background", "SSIM background",
+         "PSNR dB background seen", "SSIM background seen")
 
 
 def dancing_pose(i: int, w: int, h: int):
@@ -98,14 +99,16 @@ def test_evaluate_writes_the_table_json_and_report(runs):
     for name in rows[:3]:
         row = record["table"][name]
         for column in ("PSNR dB", "PSNR dB person", "PSNR dB background", "SSIM", "SSIM person",
-                       "SSIM background", "warp error", "warp error person"):
+                       "SSIM background", "PSNR dB background seen", "SSIM background seen",
+                       "warp error", "warp error person"):
             assert math.isfinite(row[column]), (name, column, row[column])
         assert 0 <= row["pose found"] <= 1
         assert len(record["per_frame"][name]["psnr"]) == 8
         assert len(record["per_frame"][name]["ssim_background"]) == 8
         assert record["per_frame"][name]["warp_error"][0] is None    # no frame before the first
         # Drift: the first 2 and the last 2 of the 8 frames, first minus last.
-        for metric, key in zip(DRIFT, ("psnr", "ssim", "psnr_background", "ssim_background")):
+        for metric, key in zip(DRIFT, ("psnr", "ssim", "psnr_background", "ssim_background",
+                                       "psnr_background_seen", "ssim_background_seen")):
             values = record["per_frame"][name][key]
             d = record["drift"][name][metric]
             assert d["first third"] == pytest.approx(np.mean(values[:2]))
@@ -123,7 +126,7 @@ def test_evaluate_writes_the_table_json_and_report(runs):
     assert "model, PSNR dB background" in result.output
     page = (run / "report.html").read_text()
     assert "data:video/mp4;base64," in page and "baseline per-frame" in page
-    assert page.count('<figure class="plot">') == 10
+    assert page.count('<figure class="plot">') == 12     # 8 image metrics (2 on the seen background) + 4 pose
     assert 'id="table-1"' in page and "Drift: first vs last third" in page
     assert "frames 32-39, a gap of 8 after the last training frame, 23" in page
     assert (run / "eval_compare.mp4").stat().st_size > 0

@@ -171,8 +171,9 @@ def runs(tmp_path_factory):
 
 
 def _image(region: str) -> list[str]:
-    return ["PSNR dB", f"PSNR dB {region}", "PSNR dB background", "SSIM", f"SSIM {region}",
-            "SSIM background", "warp error", f"warp error {region}"]
+    return ["PSNR dB", f"PSNR dB {region}", "PSNR dB background", "PSNR dB background seen",
+            "SSIM", f"SSIM {region}", "SSIM background", "SSIM background seen", "warp error",
+            f"warp error {region}"]
 
 
 def _check_rows(record: dict, region: str, consistency: tuple[str, ...]) -> None:
@@ -213,7 +214,7 @@ def test_labels_run_is_scored_on_the_foreground(runs, tmp_path):
     assert "PSNR dB foreground" in result.format_table()
     assert "pose found" not in result.format_table()
     page = (tmp_path / "report.html").read_text()
-    assert page.count('<figure class="plot">') == 8 and "no consistency metric" in page
+    assert page.count('<figure class="plot">') == 10 and "no consistency metric" in page
     assert (tmp_path / "eval_compare.mp4").stat().st_size > 0
 
 
@@ -285,7 +286,7 @@ def test_face_run_measures_landmarks_with_an_injected_detector(runs, tmp_path):
     # The background is outside the face mask (seg/), grown by a pixel.
     assert math.isfinite(result.table["model"]["SSIM background"])
     page = (tmp_path / "report.html").read_text()
-    assert page.count('<figure class="plot">') == 9
+    assert page.count('<figure class="plot">') == 11
 
 
 def test_face_retrieval_on_training_frames_is_exact(runs, tmp_path):
