@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 
 from vid2vid import __version__
-from vid2vid.dataset_dir import (ALL_SUBDIRS, FORMAT_VERSION, META, PROGRESS, SUBDIRS,
-                                 read_meta, write_json_atomic)
+from vid2vid.dataset_dir import (ALL_SUBDIRS, FORMAT_VERSION, META, PROGRESS, RAW_POSES,
+                                 SUBDIRS, read_meta, write_json_atomic)
 from vid2vid.errors import UserError
 from vid2vid.smoothing import OneEuroParams
 from vid2vid.video import VideoInfo, list_images, parse_position, probe, read_frames
@@ -68,6 +68,8 @@ class PreprocessOptions:
                 d[name] = str(Path(d[name]).resolve())
         if d["fg_classes"] is not None:
             d["fg_classes"] = list(d["fg_classes"])
+        if self.smooth and self.task == "pose":   # not the causal filter of older datasets
+            d["smoothing"]["phase"] = "zero"
         # Only the options of the chosen task identify a dataset, so pose datasets made
         # before tasks existed still match their options.
         irrelevant = {"pose": ("task", "crop_size", "labels", "instances", "num_classes",
@@ -195,7 +197,7 @@ def clear_dataset(out: Path) -> None:
     """Removes every folder and file a preprocessing run of any task writes into `out`."""
     for d in ALL_SUBDIRS:
         shutil.rmtree(out / d, ignore_errors=True)
-    for f in (META, PROGRESS):
+    for f in (META, PROGRESS, RAW_POSES):
         (out / f).unlink(missing_ok=True)
 
 

@@ -12,6 +12,13 @@ only once every file of that frame has been renamed into place, so after
 Ctrl-C or kill -9 the next run resumes from the first uncommitted frame and
 never trusts a half-written file. meta.json gets `"complete": true` last
 (`preprocess.dataset_writer` holds these pieces, shared with the other tasks).
+
+With `--smooth` a last pass smooths the stored keypoints over the whole video,
+zero phase (`vid2vid.smoothing.smooth_track`, as transfer does its driving
+poses): the maps then move with the body, not with the detector's jitter, and
+lag it by nothing. The raw keypoints are kept in `.pose_raw.npy` until
+meta.json is complete, so a pass cut short is redone from them, never from
+half-smoothed files.
 """
 
 from __future__ import annotations
@@ -34,14 +41,33 @@ from preprocess.edges import edge_map
 from preprocess.flow import FlowPerThread, make_flow
 from preprocess.gaps import GapFiller
 from preprocess.mediapipe_to_openpose import VISIBILITY_MIN
-from vid2vid.dataset_dir import META, frame_path, write_json_atomic
+from vid2vid.dataset_dir import META, RAW_POSES, frame_path, write_json_atomic
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
 from vid2vid.png import write_png
 from vid2vid.pose import Pose, write_openpose_json
 from vid2vid.pose_stats import PoseStatsAccumulator
 from vid2vid.render import preview
-from vid2vid.smoothing import PoseSmoother
+from vid2vid.smoothing import OneEuroParams, smooth_track
+
+
+def _smooth_stored(out: Path, n: int, fps: float, params: OneEuroParams) -> None:
+    """Rewrites pose/ 0..n-1 with the whole track smoothed zero phase (module docstring)."""
+    from vid2vid.data import array_to_pose, pose_to_array
+    from vid2vid.pose import read_openpose_json
+
+    raw_path = out / RAW_POSES
+    if raw_path.exists():            # an earlier pass was cut short: pose/ may be half done
+        track = np.load(raw_path)
+    else:
+        track = np.stack([pose_to_array(read_openpose_json(frame_path(out, "pose", k)))
+                          for k in range(n)])
+        tmp = out / (RAW_POSES + ".partial.npy")
+        np.save(tmp, track)
+        os.replace(tmp, raw_path)
+    smoothed = smooth_track(track, fps, params)
+    for k in range(n):
+        write_openpose_json(frame_path(out, "pose", k), array_to_pose(smoothed[k]))
 
 
 def _lower_priority() -> None:
@@ -100,7 +126,8 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
         "detector": ("openpose-json" if keypoints else
                      "mediapipe-holistic (model_complexity 1, tracking, refined face)"),
         "visibility_min": None if keypoints else VISIBILITY_MIN,
-        "smoothing": options.smoothing.to_dict() if options.smooth else None,
+        "smoothing": ({**options.smoothing.to_dict(), "phase": "zero"} if options.smooth
+                      else None),
         "max_gap": options.max_gap,
         "layout": "OpenPose BODY_25 + face 70 + hands 21, stored-frame pixels",
     }
@@ -129,7 +156,6 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
         from preprocess.detect import SegmentationOnly
 
         seg_only = SegmentationOnly()
-    smoother = PoseSmoother(info.fps, options.smoothing) if options.smooth else None
     filler = GapFiller(options.max_gap)
     decode_from = first + max(resume - 1, 0)
     decoder = FrameDecoder(info, decode_from, stop)
@@ -188,8 +214,6 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
                 mask = seg_only(rgb)
             else:
                 pose, mask = detector(rgb)
-            if smoother is not None:
-                pose = smoother(pose)
             inflight[k] = {"futures": [pool.submit(writer.write, k, rgb, mask, pose, prev_rgb)]}
             if options.previews:
                 inflight[k]["rgb"] = rgb
@@ -220,6 +244,9 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
         raise UserError(f"no person found in any frame of {source}; use a video where one "
                         "person is in full view (or pass --keypoints)")
     pose_stats = stats.summarize()
+    if options.smooth:
+        _smooth_stored(out, n, info.fps, options.smoothing)
     complete_meta(out, meta, statuses, truncated, warn.messages,
                   pose_stats.to_dict() if pose_stats else None)
+    (out / RAW_POSES).unlink(missing_ok=True)
     return Summary(out, n, found, interpolated, time.time() - t0, truncated=truncated)

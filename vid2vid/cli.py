@@ -62,7 +62,7 @@ def _parse_classes(ctx, param, value):
               show_default=True, help="Optical flow: OpenCV DIS, or RAFT when its weights exist.")
 @click.option("--no-flow", is_flag=True, help="Do not compute optical flow.")
 @click.option("--smooth/--no-smooth", default=False, show_default=True,
-              help="One-Euro filter the keypoints over time (on top of mediapipe's tracking).")
+              help="Smooth the keypoints over time (One-Euro; pose: zero phase, whole video).")
 @click.option("--max-gap", type=click.IntRange(0, 100), default=5, show_default=True,
               help="Interpolate runs of at most this many frames without a person; "
                    "longer runs are flagged and left out of training.")

@@ -27,6 +27,7 @@ from vid2vid.errors import UserError
 FORMAT_VERSION = 1
 META = "meta.json"
 PROGRESS = ".progress.jsonl"
+RAW_POSES = ".pose_raw.npy"     # pose --smooth: the detections, until meta.json is complete
 SUBDIRS = ("frames", "pose", "seg", "edges", "flow")
 # Every folder any task writes (labels/ and instances/: the label task), for clean-ups.
 ALL_SUBDIRS = (*SUBDIRS, "labels", "instances", "maps")
