@@ -45,10 +45,9 @@ alone ("... background"): the pixels outside the real frame's seg/ mask (the
 person, the face, or the foreground classes) grown by 2 % of the frame's
 shorter side, so the person's edge does not count; a still background must
 stay where it is. And on the background the training frames showed ("...
-background seen"): of those pixels, the ones outside the person in at least one
-of the frames the background plate samples (`vid2vid.background.seen_background`);
-what the person covers in all of them (behind a seated pianist) no method can
-know, and when he moves it uncovers it, which the plain background column counts:
+background seen"): of those pixels, the ones outside the person in at least one of
+the frames the background plate samples (`vid2vid.background.seen_background`); what
+he covers in all of them no method can know, yet when he moves the column before counts it:
 - psnr: dB, capped at 100 (identical frames);
 - ssim: kornia's 11x11 Gaussian SSIM (its map computed on the whole frame);
 - warp_error: flicker; mean squared difference between frame t and frame t-1
