@@ -45,7 +45,7 @@ from vid2vid.dataset_dir import META, RAW_POSES, frame_path, write_json_atomic
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
 from vid2vid.png import write_png
-from vid2vid.pose import Pose, write_openpose_json
+from vid2vid.pose import Pose, read_openpose_json, write_openpose_json
 from vid2vid.pose_stats import PoseStatsAccumulator
 from vid2vid.render import preview
 from vid2vid.smoothing import OneEuroParams, smooth_track
@@ -53,8 +53,7 @@ from vid2vid.smoothing import OneEuroParams, smooth_track
 
 def _smooth_stored(out: Path, n: int, fps: float, params: OneEuroParams) -> None:
     """Rewrites pose/ 0..n-1 with the whole track smoothed zero phase (module docstring)."""
-    from vid2vid.data import array_to_pose, pose_to_array
-    from vid2vid.pose import read_openpose_json
+    from vid2vid.data import array_to_pose, pose_to_array   # torch: only when smoothing
 
     raw_path = out / RAW_POSES
     if raw_path.exists():            # an earlier pass was cut short: pose/ may be half done
@@ -140,8 +139,6 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
     statuses: list[str] = list(done)
     stats = PoseStatsAccumulator()
     if resume:
-        from vid2vid.pose import read_openpose_json
-
         for k, status in enumerate(done):
             if status == "found":
                 stats.add(read_openpose_json(frame_path(out, "pose", k)))
