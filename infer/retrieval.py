@@ -35,28 +35,11 @@ import numpy as np
 
 from vid2vid.dataset_dir import frame_path, load_dataset
 from vid2vid.errors import UserError
-from vid2vid.pose import BODY, Pose, read_openpose_json
+from vid2vid.pose import Pose, normalized_body, read_openpose_json
 
 __all__ = ["PoseIndex", "FaceIndex", "normalized_body", "normalized_face"]
 
-_NECK, _HIP = BODY["Neck"], BODY["MidHip"]
 _RIGHT_EYE, _LEFT_EYE = slice(36, 42), slice(42, 48)    # the 68/70-point face layout
-
-
-def normalized_body(pose: Pose | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(points `[25, 2]` in torso units about the torso centre, present `[25]` bool), or None."""
-    if pose is None:
-        return None
-    b = pose.body
-    if b[_NECK, 2] <= 0 or b[_HIP, 2] <= 0:
-        return None
-    torso = float(np.hypot(*(b[_NECK, :2] - b[_HIP, :2])))
-    if torso <= 0:
-        return None
-    centre = (b[_NECK, :2] + b[_HIP, :2]) / 2
-    present = b[:, 2] > 0
-    points = np.where(present[:, None], (b[:, :2] - centre) / torso, 0.0)
-    return points.astype(np.float32), present
 
 
 def normalized_face(face: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:

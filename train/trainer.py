@@ -115,7 +115,7 @@ def _make_loader(videos, stage: Stage, width: int, cfg: TrainConfig, world: Worl
     height = stage.size
     dataset = ClipDataset(videos, stage.frames, (height, width * stage.size // cfg.size),
                           max_stride=cfg.max_stride, augment=cfg.augment, seed=cfg.seed,
-                          with_flow=cfg.temporal)
+                          with_flow=cfg.temporal, balance=cfg.balance)
 
     def ids():
         s = step

@@ -319,6 +319,7 @@ class TrainConfig:
     face_d: bool = True
     holdout: float = 0.2          # last share of each video kept for evaluation
     max_stride: int = 2           # clips sample every 1..max_stride-th frame
+    balance: float = 0.0          # > 0: rarer postures drawn more often (vid2vid.pose_rarity)
     bptt: int = 4                 # frames back-propagated together; outputs detached between
     lr_g: float = 1e-4
     lr_d: float = 4e-4
@@ -351,6 +352,7 @@ class TrainConfig:
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
             (self.max_stride >= 1, "max_stride must be >= 1"),
+            (self.balance >= 0, "balance must be >= 0"),
             (self.bptt >= 1, "bptt must be >= 1"),
             (0.0 <= self.lr_decay <= 1.0, "lr_decay must be in [0, 1]"),
             (0.0 <= self.ema < 1.0, "ema must be in [0, 1)"),

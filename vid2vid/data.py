@@ -46,6 +46,7 @@ from vid2vid.dataset_dir import frame_path, load_dataset
 from vid2vid.errors import UserError
 from vid2vid.flow_png import read_flow_png
 from vid2vid.pose import BODY_MIRROR, Pose, read_openpose_json
+from vid2vid.pose_rarity import clip_weights, pose_rarity
 from vid2vid.render import render_pose
 from vid2vid.tasks import Task, same_task, task_of_dataset
 
@@ -258,7 +259,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, videos: list[VideoIndex], length: int, size: tuple[int, int],
                  max_stride: int = 1, augment: AugmentConfig = AugmentConfig(), seed: int = 0,
-                 with_flow: bool = True):
+                 with_flow: bool = True, balance: float = 0.0):
         if length < 1:
             raise ValueError("clip length must be >= 1")
         self.videos = videos
@@ -279,6 +280,8 @@ class ClipDataset(torch.utils.data.Dataset):
                 "(--frames) or more data".format(
                     length, ", ".join(f"{v.root}: {v.train_frames} training frames"
                                       for v in videos)))
+        # Per-item draw weights (None: every clip once per epoch); `vid2vid.pose_rarity`.
+        self.weights = self._balance_weights(balance) if balance > 0 else None
 
     def _valid_starts(self, v: int, stride: int) -> np.ndarray:
         key = (v, stride)
@@ -289,9 +292,28 @@ class ClipDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def _balance_weights(self, balance: float) -> np.ndarray:
+        if not self.task.keypoints:
+            raise UserError(f"balance needs body poses; the {self.task.name} task has none "
+                            "(leave balance at 0)")
+        weights = []
+        for v, video in enumerate(self.videos):
+            poses = [read_openpose_json(frame_path(video.root, "pose", k)) if video.person[k]
+                     else None for k in range(video.train_frames)]
+            rarity = pose_rarity(poses)
+            if not np.isfinite(rarity).any():
+                raise UserError(f"balance needs body poses with a neck and hips; {video.root} "
+                                "has none in its training frames (leave balance at 0)")
+            weights.append(clip_weights(rarity, self._valid_starts(v, 1), self.length, balance))
+        w = np.concatenate(weights)
+        return w / w.sum()
+
     def _order(self, epoch: int) -> np.ndarray:
         if self._epoch_order[0] != epoch:
-            perm = np.random.default_rng([self.seed, 1 << 20, epoch]).permutation(len(self.items))
+            rng = np.random.default_rng([self.seed, 1 << 20, epoch])
+            n = len(self.items)
+            # Balanced: as many draws per epoch, with replacement, rarer postures more often.
+            perm = rng.permutation(n) if self.weights is None else rng.choice(n, n, p=self.weights)
             self._epoch_order = (epoch, perm)
         return self._epoch_order[1]
 

@@ -134,6 +134,27 @@ class Pose:
         return Pose(**parts)
 
 
+def normalized_body(pose: Pose | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(points `[25, 2]` in torso units about the torso centre, present `[25]` bool), or None.
+
+    Position and size drop out, only the posture is left: what retrieval matches
+    and `vid2vid.pose_rarity` counts. Without a neck or mid-hip there is no torso: None.
+    """
+    if pose is None:
+        return None
+    b = pose.body
+    neck, hip = BODY["Neck"], BODY["MidHip"]
+    if b[neck, 2] <= 0 or b[hip, 2] <= 0:
+        return None
+    torso = float(np.hypot(*(b[neck, :2] - b[hip, :2])))
+    if torso <= 0:
+        return None
+    centre = (b[neck, :2] + b[hip, :2]) / 2
+    present = b[:, 2] > 0
+    points = np.where(present[:, None], (b[:, :2] - centre) / torso, 0.0)
+    return points.astype(np.float32), present
+
+
 def pose_area(pose: Pose) -> float:
     """Area of the bounding box of the present body keypoints, or of the face's for a
     face-only person (to pick the largest person)."""
