@@ -184,8 +184,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Unit tests: fast at 32-64 px, well under 1 M parameters.
     "tiny": dict(ngf=8, max_channels=32, n_downsample=2, n_blocks=2, n_fg_blocks=1,
                  n_enhancer_blocks=1, ndf=8, d_layers=2, d_scales=2, face_ndf=8, face_layers=2),
-    # CPU demo at 128-256 px: a few M parameters.
-    "small": dict(),
+    "small": dict(),        # CPU demo at 128-256 px: a few M parameters
     # One GPU at 256-512 px; far leaner than the 2018 pose G0 (365 M).
     "base": dict(ngf=64, max_channels=512, n_downsample=3, n_blocks=6, n_fg_blocks=3,
                  n_enhancer_blocks=3, ndf=64, d_layers=3, d_scales=3, face_ndf=64,
@@ -205,9 +204,8 @@ GanKind = Literal["hinge", "ls"]
 class AugmentConfig:
     """Clip-consistent augmentation (see `vid2vid.data`)."""
 
-    # Extra zoom drawn from [1, 1 + scale] over "cover the crop", and a random crop. Off:
-    # nothing in a pose map says where a still background is, so a moved clip teaches
-    # it somewhere else (RESULTS.md, second ablation: dancer +1.2 dB, synthetic +4.7 dB).
+    # Extra zoom from [1, 1 + scale] over "cover the crop", and a random crop. Off: no pose
+    # map says where a still background is (RESULTS.md, second ablation: dancer +1.2 dB).
     scale: float = 0.0
     flip: bool = False          # off: a mirrored person is not the same person
     brightness: float = 0.1
