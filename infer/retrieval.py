@@ -35,7 +35,7 @@ import numpy as np
 
 from vid2vid.dataset_dir import frame_path, load_dataset
 from vid2vid.errors import UserError
-from vid2vid.pose import Pose, normalized_body, read_openpose_json
+from vid2vid.pose import Pose, normalized_body, read_openpose_json, shared_point_distance
 
 __all__ = ["PoseIndex", "FaceIndex", "normalized_body", "normalized_face"]
 
@@ -168,10 +168,7 @@ def _distances(points: np.ndarray, present: np.ndarray,
     if q is None:
         return None
     q_points, q_present = q
-    both = present & q_present                                     # [M, K]
-    shared = both.sum(1)
-    d = np.linalg.norm(points - q_points, axis=2)                  # [M, K]
-    mean = (d * both).sum(1) / np.maximum(shared, 1)
+    mean, shared = shared_point_distance(points, present, q_points, q_present)     # [M]
     enough = shared >= max(1, np.ceil(min_shared * q_present.sum()))
     return np.where(enough, mean, np.inf)
 

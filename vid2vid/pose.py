@@ -155,6 +155,16 @@ def normalized_body(pose: Pose | None) -> tuple[np.ndarray, np.ndarray] | None:
     return points.astype(np.float32), present
 
 
+def shared_point_distance(points_a: np.ndarray, present_a: np.ndarray, points_b: np.ndarray,
+                          present_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean distance over the points present in both, how many are shared), over `[..., K, 2]`
+    points and `[..., K]` present flags that broadcast; the mean is 0 where none is shared."""
+    both = present_a & present_b
+    shared = both.sum(-1)
+    d = np.linalg.norm(points_a - points_b, axis=-1)
+    return (d * both).sum(-1) / np.maximum(shared, 1), shared
+
+
 def pose_area(pose: Pose) -> float:
     """Area of the bounding box of the present body keypoints, or of the face's for a
     face-only person (to pick the largest person)."""

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vid2vid.pose import Pose, normalized_body
+from vid2vid.pose import Pose, normalized_body, shared_point_distance
 
 NEIGHBOURS = 10     # the k-th nearest posture: one lucky match does not make a pose common
 APART = 12          # frames either side that do not count (half a second at 25 fps)
@@ -35,13 +35,12 @@ def pose_rarity(poses: Sequence[Pose | None], neighbours: int = NEIGHBOURS,
     if len(keep) <= neighbours:
         return out
     points = np.stack([normed[i][0] for i in keep])                       # [M, 25, 2]
-    present = np.stack([normed[i][1] for i in keep]).astype(np.float32)   # [M, 25]
+    present = np.stack([normed[i][1] for i in keep])                      # [M, 25]
     for lo in range(0, len(keep), 256):
         rows = slice(lo, lo + 256)
-        both = present[rows, None] * present[None]                        # [m, M, 25]
-        d = np.linalg.norm(points[rows, None] - points[None], axis=-1)
-        mean = (d * both).sum(-1) / np.maximum(both.sum(-1), 1)
-        mean[both.sum(-1) == 0] = np.inf
+        mean, shared = shared_point_distance(points[rows, None], present[rows, None],
+                                             points[None], present[None])   # [m, M]
+        mean[shared == 0] = np.inf
         near = np.abs(keep[rows, None] - keep[None]) < apart
         mean[near] = np.inf
         kth = np.sort(mean, axis=1)[:, neighbours - 1]
