@@ -75,7 +75,8 @@ def eval_videos(run_dir: Path, cfg: dict, data: str | None, split: Split, task: 
             raise UserError(f"{root} is a {data_task.name!r} dataset ({data_task.to_dict()}) "
                             f"but {run_dir} is a {task.name!r} run ({task.to_dict()}); "
                             "evaluate it on data of its own task (--data)")
-        index = index_dataset(root, float(cfg.get("holdout", 0.2)))
+        # The run's task draws the maps (a pose run's stroke width), not the dataset's.
+        index = replace(index_dataset(root, float(cfg.get("holdout", 0.2))), task=task)
         span = recorded.get(str(root.resolve()))
         if span is None:
             notes.append(f"{root} is not recorded in {run_dir}/config.yaml; its last "

@@ -39,7 +39,7 @@ from vid2vid.data import array_to_pose, centered_geometry, pose_to_array, render
 from vid2vid.dataset_dir import META, frame_path, read_meta
 from vid2vid.errors import UserError
 from vid2vid.pose import read_openpose_json
-from vid2vid.render import render_pose
+from vid2vid.render import LIMB_WIDTH, render_pose
 from vid2vid.smoothing import OneEuroParams, smooth_track
 from vid2vid.video import IMAGE_SUFFIXES, natural_key, probe, read_frames
 
@@ -248,7 +248,7 @@ class DrivingPoses:
 
     def __init__(self, source: SourceClip, target_root: Path, target_size: tuple[int, int],
                  model_size: tuple[int, int], normalize: bool, smooth: bool,
-                 smoothing: OneEuroParams):
+                 smoothing: OneEuroParams, limb_width: float = LIMB_WIDTH):
         self.poses = source.poses
         if smooth and source.poses:
             self.poses = list(smooth_track(np.stack(source.poses), source.fps, smoothing))
@@ -261,12 +261,14 @@ class DrivingPoses:
             print(self.normalizer.description, flush=True)
         self.geometry = centered_geometry(target_size if normalize else source.size, model_size)
         self.model_size = model_size
+        self.limb_width = limb_width
 
     def __call__(self, kp: np.ndarray) -> np.ndarray:
         """One frame of `self.poses` (in order) -> pose map RGB uint8 `[H, W, 3]`."""
         if self.normalizer is not None and (kp[:25, 2] > 0).any():
             kp = pose_to_array(self.normalizer(array_to_pose(kp)))
-        return render_maps(self.geometry.keypoints(kp), self.model_size)
+        return render_maps(self.geometry.keypoints(kp), self.model_size,
+                           limb_width=self.limb_width)
 
 
 def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGenerator,
@@ -279,7 +281,7 @@ def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGene
     clip.poses, held, gaps, empty = fill_gaps(clip.poses, options.max_gap,
                                               f"SOURCE {clip.path}")
     driving = DrivingPoses(clip, target_root, target_size, model.frame_size, options.normalize,
-                           options.smooth, options.smoothing)
+                           options.smooth, options.smoothing, model.task.limb_width)
 
     def maps() -> Iterator[np.ndarray]:
         for kp in driving.poses:

@@ -318,6 +318,7 @@ class TrainConfig:
     holdout: float = 0.2          # last share of each video kept for evaluation
     max_stride: int = 2           # clips sample every 1..max_stride-th frame
     balance: float = 0.0          # > 0: rarer postures drawn more often (vid2vid.pose_rarity)
+    limb_width: float = 0.01      # pose maps: body strokes, share of the height (1 px at 128)
     bptt: int = 4                 # frames back-propagated together; outputs detached between
     lr_g: float = 1e-4
     lr_d: float = 4e-4
@@ -351,6 +352,7 @@ class TrainConfig:
             (0.0 <= self.holdout < 1.0, "holdout must be in [0, 1)"),
             (self.max_stride >= 1, "max_stride must be >= 1"),
             (self.balance >= 0, "balance must be >= 0"),
+            (0 < self.limb_width <= 0.1, "limb_width must be in (0, 0.1]"),
             (self.bptt >= 1, "bptt must be >= 1"),
             (0.0 <= self.lr_decay <= 1.0, "lr_decay must be in [0, 1]"),
             (0.0 <= self.ema < 1.0, "ema must be in [0, 1)"),
@@ -430,11 +432,10 @@ class TrainConfig:
 
 
 def gpu_defaults(device: str) -> dict[str, Any]:
-    """What a run on a CUDA GPU gets where neither the command line nor the YAML file
-    says: the `base` preset, and clips per step by the card's memory (4 from 64 GiB,
-    e.g. an H100 or H200; 2 from 24 GiB; else 1). The CPU defaults (`small`, batch 1)
-    would leave a data-centre card mostly idle. A rule of thumb, not yet measured:
-    `benchmarks/gpu_check.sh` records the peak memory of `base` at 256 px."""
+    """What a CUDA run gets where neither the command line nor the YAML file says: the
+    `base` preset, clips per step by the card's memory (4 from 64 GiB, e.g. an H100; 2 from
+    24 GiB; else 1); the CPU defaults would leave such a card idle. A rule of thumb, not yet
+    measured: `benchmarks/gpu_check.sh` records the peak memory of `base` at 256 px."""
     if device == "cpu":
         return {}
     import torch
@@ -445,9 +446,8 @@ def gpu_defaults(device: str) -> dict[str, Any]:
     return {"preset": "base", "batch_size": 4 if gib >= 64 else 2 if gib >= 24 else 1}
 
 
-# Keys added after runs had been saved without them, with the values those runs used (the
-# defaults moved to vid2vid's objective: RESULTS.md, "Quality protocol"), so a resumed or
-# reloaded old run keeps its objective; perceptual_net is listed so its default can move.
+# Keys added after runs were saved without them, with the values those runs used (RESULTS.md,
+# "Quality protocol"), so an old run keeps its objective; perceptual_net, so its default can move.
 SAVED_WITHOUT = {
     "model": {"compose": "inside"},
     "loss": {"warp_generated": 0.0, "warp_masked": False, "hallucinated": 0.0,

@@ -47,7 +47,7 @@ from vid2vid.errors import UserError
 from vid2vid.flow_png import read_flow_png
 from vid2vid.pose import BODY_MIRROR, Pose, read_openpose_json
 from vid2vid.pose_rarity import clip_weights, pose_rarity
-from vid2vid.render import render_pose
+from vid2vid.render import LIMB_WIDTH, render_pose
 from vid2vid.tasks import Task, same_task, task_of_dataset
 
 MAP_CHANNELS = 3  # the pose task's map is an RGB skeleton drawing (other tasks: vid2vid.tasks)
@@ -228,14 +228,15 @@ def centered_geometry(src_size: tuple[int, int], out_size: tuple[int, int]) -> C
                                                   (scaled_h - out_h) // 2), (out_h, out_w))
 
 
-def render_maps(kp: np.ndarray, out_size: tuple[int, int], drop: np.ndarray | None = None
-                ) -> np.ndarray:
+def render_maps(kp: np.ndarray, out_size: tuple[int, int], drop: np.ndarray | None = None,
+                limb_width: float = LIMB_WIDTH) -> np.ndarray:
     """`[137, 3]` keypoints in model pixels -> the pose map, RGB uint8 `[H, W, 3]`.
 
-    `out_size` is (H, W). The one place keypoints become conditioning maps.
+    `out_size` is (H, W). The one place keypoints become conditioning maps;
+    `limb_width` is the run's (`TrainConfig.limb_width`, kept in its pose task).
     """
     out_h, out_w = out_size
-    return render_pose(array_to_pose(kp), (out_w, out_h), drop=drop)
+    return render_pose(array_to_pose(kp), (out_w, out_h), drop=drop, limb_width=limb_width)
 
 
 def keypoints_to_maps(kp: np.ndarray, src_size: tuple[int, int], out_size: tuple[int, int]

@@ -25,6 +25,7 @@ _LIMB_COLORS = [
 ]
 _FINGER_COLORS = [(255, 64, 64), (255, 200, 0), (64, 255, 64), (0, 200, 255), (200, 64, 255)]
 _FACE_COLOR = (255, 255, 255)
+LIMB_WIDTH = 1 / 100    # body strokes, share of the height: 1 px at 128, 10 px at 1024
 
 
 def stroke_width(height: int, fraction: float) -> int:
@@ -52,17 +53,19 @@ def draw_face_sketch(canvas: np.ndarray, face: np.ndarray, width: int = 1,
 
 
 def render_pose(pose: Pose | None, size: tuple[int, int], *, face: bool = True,
-                hands: bool = True, drop: np.ndarray | None = None) -> np.ndarray:
+                hands: bool = True, drop: np.ndarray | None = None,
+                limb_width: float = LIMB_WIDTH) -> np.ndarray:
     """Draws a pose as an RGB uint8 `[H, W, 3]` map of `size` = (w, h).
 
     `drop` optionally holds one boolean per body limb (then left hand, right
-    hand, face) to leave out, which training uses as augmentation.
+    hand, face) to leave out, which training uses as augmentation. Body limbs
+    are `limb_width` of the height wide (at least 1 px).
     """
     w, h = size
     canvas = np.zeros((h, w, 3), np.uint8)
     if pose is None or not pose.found:
         return canvas
-    body_width = stroke_width(h, 1 / 100)
+    body_width = stroke_width(h, limb_width)
     fine_width = stroke_width(h, 1 / 400)
     n_limbs = len(BODY_LIMBS)
     dropped = np.zeros(n_limbs + 3, bool) if drop is None else drop

@@ -36,7 +36,7 @@ from vid2vid.errors import UserError
 from vid2vid.label_maps import (CITYSCAPES_FG_CLASSES, CITYSCAPES_NUM_CLASSES,
                                 instance_boundary, one_hot)
 from vid2vid.pose import BODY_LIMBS, Pose
-from vid2vid.render import draw_face_sketch, render_pose, stroke_width
+from vid2vid.render import LIMB_WIDTH, draw_face_sketch, render_pose, stroke_width
 
 TASKS = ("pose", "face", "labels")
 MOUTH = slice(48, 68)         # outer and inner lips of the 70-point face layout
@@ -74,12 +74,15 @@ class PoseTask:
     stored: tuple[Stored, ...] = ()
     n_drop: int = len(BODY_LIMBS) + 3   # limbs, both hands and the face can be left out
     part: str | None = "face"           # what the part discriminator crops
+    # How a run draws its maps, not what the data are: datasets of any width train together.
+    limb_width: float = field(default=LIMB_WIDTH, compare=False)
 
     def maps(self, kp: np.ndarray, stored: dict[str, np.ndarray], size: tuple[int, int],
              drop: np.ndarray | None = None) -> np.ndarray:
         """`[137, 3]` keypoints in model pixels -> `[H, W, 3]` float32 in [0, 1]; size (H, W)."""
         pose = Pose(body=kp[:25], face=kp[25:95], left_hand=kp[95:116], right_hand=kp[116:137])
-        return render_pose(pose, (size[1], size[0]), drop=drop).astype(np.float32) / 255.0
+        return render_pose(pose, (size[1], size[0]), drop=drop,
+                           limb_width=self.limb_width).astype(np.float32) / 255.0
 
     def part_boxes(self, kp: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         return _person_face_boxes(kp, size)
@@ -98,7 +101,7 @@ class PoseTask:
         return {"background_plate": True, "plate_base": True}
 
     def to_dict(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, "limb_width": self.limb_width}
 
 
 @dataclass(frozen=True)
@@ -229,8 +232,8 @@ def task_from_dict(d: dict | str | None) -> Task:
     if isinstance(d, str):
         d = {"name": d}
     name = d.get("name", "pose")
-    if name == "pose":
-        return PoseTask()
+    if name == "pose":     # runs saved before limb_width drew 1/100
+        return PoseTask(limb_width=float(d.get("limb_width", LIMB_WIDTH)))
     if name == "face":
         return FaceTask()
     if name == "labels":
