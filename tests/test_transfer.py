@@ -8,6 +8,7 @@ were drawn from; the real detector is used where "no person" is the point.
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 
 import av
 import numpy as np
@@ -29,6 +30,7 @@ from vid2vid.data import (ClipDataset, index_dataset, keypoints_to_maps, no_augm
 from vid2vid.errors import UserError
 from vid2vid.models import Generator
 from vid2vid.pose import read_openpose_json
+from vid2vid.render import LIMB_WIDTH
 from vid2vid.video import probe, read_frames
 from vid2vid.video_writer import VideoWriter, has_audio
 
@@ -171,21 +173,26 @@ def test_pose_folder_sources(world):
     assert info["frames"] == 6 and info["fps"] == 12.0
 
 
-def test_maps_are_the_training_maps(world):
-    """The target's own poses, un-normalised and unsmoothed, give exactly ClipDataset's maps."""
+@pytest.mark.parametrize("limb_width", [LIMB_WIDTH, 0.05])
+def test_maps_are_the_training_maps(world, limb_width):
+    """The target's own poses, un-normalised and unsmoothed, give exactly ClipDataset's maps,
+    at the default stroke width and at a run's own (`limb_width`)."""
     figure = world["figure"]
     video = index_dataset(figure, holdout=0.2)
+    video = replace(video, task=replace(video.task, limb_width=limb_width))
     ds = ClipDataset([video], 1, (64, 64), augment=no_augment(), with_flow=False)
     options = TransferOptions(max_frames=10)
     clip = read_source(figure / "pose", options, progress=False)
     driving = DrivingPoses(clip, figure, video.size, (64, 64), normalize=False, smooth=False,
-                           smoothing=options.smoothing)
+                           smoothing=options.smoothing, limb_width=limb_width)
     for k in (0, 5, 9):
         expected = (ds.frames_at(0, [k]).maps[0].permute(1, 2, 0) * 255).round().byte().numpy()
         assert np.array_equal(driving(clip.poses[k]), expected)
         kp = pose_to_array(read_openpose_json(figure / "pose" / f"{k:06d}.json"))
         maps, model_kp = keypoints_to_maps(kp, video.size, (64, 64))
-        assert np.array_equal(maps, expected)
+        assert np.array_equal(maps, expected) == (limb_width == LIMB_WIDTH)
+        if limb_width != LIMB_WIDTH:        # 3 px strokes at 64 px, not 1
+            assert (expected.max(-1) > 0).sum() > 2 * (maps.max(-1) > 0).sum()
         assert np.allclose(model_kp, ds.frames_at(0, [k]).keypoints[0].numpy())
 
 
