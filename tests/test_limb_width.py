@@ -7,6 +7,7 @@ import torch
 
 from infer.eval_frames import eval_videos
 from infer.trained import load_trained
+from tests.helpers_cli import run_cli
 from tests.helpers_video import make_synthetic_dataset, synthetic_pose
 from train.trainer import train
 from vid2vid.checkpoint import load_checkpoint
@@ -41,11 +42,14 @@ def test_a_bad_width_is_a_config_error(bad):
 
 def test_a_run_saves_its_width_and_loads_it_back(tmp_path):
     figure = make_synthetic_dataset(tmp_path, n=12, w=64, h=64)
-    torch.manual_seed(0)
-    cfg = TrainConfig(data=(str(figure),), preset="tiny", model=ModelConfig.preset("tiny"),
-                      size=64, frames=2, bptt=2, steps=2, workers=0, log_every=1,
-                      sample_every=100, checkpoint_minutes=60.0, limb_width=0.05)
-    run = train(cfg, run_dir=tmp_path / "run", progress=False)
+    runs = {}
+    for width in (LIMB_WIDTH, 0.05):
+        torch.manual_seed(0)
+        cfg = TrainConfig(data=(str(figure),), preset="tiny", model=ModelConfig.preset("tiny"),
+                          size=64, frames=2, bptt=2, steps=2, workers=0, log_every=1,
+                          sample_every=100, checkpoint_minutes=60.0, limb_width=width)
+        runs[width] = train(cfg, run_dir=tmp_path / f"run-{width}", progress=False)
+    run = runs[0.05]
     ckpt = load_checkpoint(run)
     assert ckpt["task"] == {"name": "pose", "limb_width": 0.05}
     model = load_trained(run, torch.device("cpu"))
@@ -53,3 +57,7 @@ def test_a_run_saves_its_width_and_loads_it_back(tmp_path):
     # evaluate draws the held-out maps the run's way, not the dataset's default way
     videos, _ = eval_videos(run, ckpt["config"], None, "holdout", model.task, gap=1)
     assert videos[0].index.task.limb_width == 0.05
+    # a baseline drawn otherwise would be fed the model's maps: refused, in one line
+    code, text = run_cli(["evaluate", run, "--baseline", runs[LIMB_WIDTH], "--max-frames", 2],
+                         tmp_path)
+    assert code == 2 and "draws its maps as" in text and "Traceback" not in text
