@@ -61,10 +61,6 @@ class MotionConfig:
     # Judge only (snapshot, T) pairs at least as novel as the training motion is to itself
     # (dream.selection). Off: at R1 3 the picks already were, in 4 seeds of 5 (RESULTS.md).
     select_novel: bool = False
-    # Judge the dreams as sampled (limb streams) against training windows whose limbs come
-    # from other moments alike (dream.augment), instead of G's whole body against the
-    # training windows, which rewards replaying them (RESULTS.md, "Dream").
-    judge_streams: bool = False
     # Independent trainings (seeds seed, seed + 1, ...) of which the judge keeps the best
     # snapshot; a budget in minutes is shared among them, --steps is each one's. 2: mean
     # Fréchet 11.4 against 13.2 for 1 over five seeds (RESULTS.md, "Dream", restarts).

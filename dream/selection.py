@@ -16,8 +16,6 @@ training windows reward a model that replays them, and low noise, which does.
 
 With `limb_swap` the reference windows are swapped as the real clips are
 (dream.augment), in the same share: the judge scores what G is trained to make.
-With `judge_streams` it scores the dreams as they are sampled, each limb from
-its own stream, against training windows whose every limb is swapped alike.
 
 With `select_novel` it asks for novelty as well: of the (snapshot, noise scale)
 pairs whose windows lie at least as far from the training windows as the
@@ -118,13 +116,10 @@ class SnapshotJudge:
     training windows; `floor` is the training motion's own novelty."""
 
     def __init__(self, motions: list[MotionSequence],
-                 validation: list[MotionSequence] | None = None, limb_swap: float = 0.0,
-                 streams: bool = False):
+                 validation: list[MotionSequence] | None = None, limb_swap: float = 0.0):
         train = windows_of(motions)
-        share = 1.0 if streams else limb_swap
         reference = windows_of(validation) if validation else (
-            swapped_windows_of(motions, share) if share else train)
-        self.streams = streams
+            swapped_windows_of(motions, limb_swap) if limb_swap else train)
         self.fps = motions[0].frame.fps
         self.real = None
         self.train = train
@@ -151,11 +146,9 @@ class SnapshotJudge:
         n = int(SECONDS * self.fps)
         starts = np.linspace(0.0, G.cfg.max_time - SECONDS, STRETCHES)
         times = np.concatenate([s + np.arange(n) / self.fps for s in starts])
-        # G's own whole-body motion: judging the limb streams against the plain training
-        # windows picked hotter noise, which broke bones and speeds (RESULTS.md, "Dream",
-        # limb streams); with `streams` the reference's limbs are recombined too.
-        poses = G.sample(SEED, times, temperature, limb_streams=self.streams)
-        poses = poses.reshape(STRETCHES, n, -1)
+        # G's own whole-body motion: judging the limb streams picked hotter noise, which broke
+        # bones and speeds (RESULTS.md, "Dream", limb streams).
+        poses = G.sample(SEED, times, temperature, limb_streams=False).reshape(STRETCHES, n, -1)
         windows = np.concatenate([window_features(p, stride=2) for p in poses])
         novelty = float(np.median(nearest_distance(windows, self.train)))
         return Judgement(frechet(self.pca(windows), self.real), novelty)

@@ -258,8 +258,7 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
     if cfg.select_every:
         motions, validation = cut_validation(motions, cfg.validation)
     all_frames = np.concatenate([m.features[m.valid] for m in motions])
-    judge = SnapshotJudge(motions, validation, cfg.limb_swap,
-                          cfg.judge_streams and cfg.limb_streams) if cfg.select_every else None
+    judge = SnapshotJudge(motions, validation, cfg.limb_swap) if cfg.select_every else None
     floor = judge.floor if judge is not None and cfg.select_novel else None
     best = Pick(Judgement(float("inf"), 0.0), 0, None,
                 1.0 if 1.0 in cfg.select_temperatures else cfg.select_temperatures[0])

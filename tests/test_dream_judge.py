@@ -104,7 +104,7 @@ def test_training_holds_the_validation_stretch_back(world, tmp_path, monkeypatch
     seen = {}
 
     class Judge:
-        def __init__(self, motions, validation=None, limb_swap=0.0, streams=False):
+        def __init__(self, motions, validation=None, limb_swap=0.0):
             seen["train"] = sum(len(m.features) for m in motions)
             seen["validation"] = validation and sum(len(m.features) for m in validation)
 
@@ -127,7 +127,7 @@ def _scripted_judge(scores: list[float]):
     it = iter(scores)
 
     class Judge:
-        def __init__(self, motions, validation=None, limb_swap=0.0, streams=False):
+        def __init__(self, motions, validation=None, limb_swap=0.0):
             pass
 
         def __call__(self, G, temperature=1.0):
@@ -197,7 +197,7 @@ def test_the_judge_picks_the_temperature_the_model_dreams_at(world, tmp_path, mo
     seen = []
 
     class Judge:
-        def __init__(self, motions, validation=None, limb_swap=0.0, streams=False):
+        def __init__(self, motions, validation=None, limb_swap=0.0):
             pass
 
         def __call__(self, G, temperature=1.0):
@@ -239,7 +239,7 @@ def test_select_novel_keeps_the_closest_of_the_novel_snapshots(world, tmp_path, 
         class Judge:
             floor = 0.05
 
-            def __init__(self, motions, validation=None, limb_swap=0.0, streams=False):
+            def __init__(self, motions, validation=None, limb_swap=0.0):
                 pass
 
             def __call__(self, G, temperature=1.0):
@@ -325,8 +325,8 @@ def test_training_with_limb_swaps_judges_against_swapped_clips(world, tmp_path, 
     seen = []
 
     class Judge:
-        def __init__(self, motions, validation=None, limb_swap=0.0, streams=False):
-            seen.append((limb_swap, streams))
+        def __init__(self, motions, validation=None, limb_swap=0.0):
+            seen.append(limb_swap)
 
         def __call__(self, G, temperature=1.0):
             return Judgement(1.0, 0.0)
@@ -335,23 +335,5 @@ def test_training_with_limb_swaps_judges_against_swapped_clips(world, tmp_path, 
     cfg = dataclasses.replace(TINY, select_every=1, pretrain=0.0, select_temperatures=(1.0,),
                               limb_swap=0.5)
     train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=2, progress=False)
-    assert seen == [(0.5, False)]
+    assert seen == [0.5]
     assert load_motion_model(tmp_path / "m.pt").config.limb_swap == 0.5
-    # judge_streams: the judge scores streamed dreams, only where the dreams are streamed
-    for streams in (True, False):
-        seen.clear()
-        cfg = dataclasses.replace(cfg, limb_swap=0.0, judge_streams=True, limb_streams=streams)
-        train_motion([world["figure"]], cfg, tmp_path / "m.pt", steps=2, progress=False)
-        assert seen == [(0.0, streams)]
-
-
-def test_the_stream_judge_samples_streams_against_every_limb_swapped(world):
-    from dream.selection import swapped_windows_of
-    rng = np.random.default_rng(3)
-    feats = _waves(rng, 300, rng.uniform(0.3, 2.0, 50))
-    seq = _sequence(world, feats)
-    judge = SnapshotJudge([seq], streams=True)
-    replay = _Replay(feats)
-    judge(replay)
-    assert replay.limb_streams is True
-    np.testing.assert_allclose(judge.real, judge.pca(swapped_windows_of([seq], 1.0)))
