@@ -260,14 +260,10 @@ def _plan(run, data, baseline, max_frames, device, out, split, gap) -> _Plan:
     if baseline is not None:
         other = load_trained(Path(baseline), dev)
         other_name = f"baseline {other.run_dir.name}"
-        if other.task != model.task:
-            raise UserError(f"baseline {other.checkpoint} is a {other.task.name!r} model but "
-                            f"{model.checkpoint} a {model.task.name!r} one; pass a baseline "
-                            "trained on the same data")
-        if other.task.to_dict() != model.task.to_dict():    # e.g. another limb_width
-            raise UserError(f"baseline {other.checkpoint} draws its maps as "
-                            f"{other.task.to_dict()} but {model.checkpoint} as "
-                            f"{model.task.to_dict()}; evaluate each run on its own")
+        if other.task.to_dict() != model.task.to_dict():    # another task or limb_width
+            raise UserError(f"baseline {other.checkpoint} draws its maps as {other.task.to_dict()}"
+                            f" but {model.checkpoint} as {model.task.to_dict()}; pass a baseline "
+                            "trained on the same data, drawn the same way")
         if other.frame_size != model.frame_size:
             raise UserError(f"baseline {other.checkpoint} generates {other.frame_size[0]}x"
                             f"{other.frame_size[1]} frames but {model.checkpoint} "

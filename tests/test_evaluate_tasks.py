@@ -323,7 +323,7 @@ def test_a_run_evaluated_on_another_tasks_data_is_a_one_line_error(runs, tmp_pat
     assert "'labels' dataset" in out and "'face' run" in out
     # a baseline of another task
     out = fails(runs["labels"], "--baseline", runs["face"], "--out", tmp_path / "e")
-    assert "'face' model" in out
+    assert "draws its maps as {'name': 'face'}" in out
 
 
 def test_mask_boxes_grow_and_clip_and_leave_empty_masks_nan():

@@ -11,7 +11,7 @@ from tests.helpers_cli import run_cli
 from tests.helpers_video import make_synthetic_dataset, synthetic_pose
 from train.trainer import train
 from vid2vid.checkpoint import load_checkpoint
-from vid2vid.config import ModelConfig, TrainConfig
+from vid2vid.config import ModelConfig, TrainConfig, saved_train_config
 from vid2vid.errors import UserError
 from vid2vid.render import LIMB_WIDTH, render_pose
 from vid2vid.tasks import PoseTask, same_task, task_from_dict
@@ -61,3 +61,10 @@ def test_a_run_saves_its_width_and_loads_it_back(tmp_path):
     code, text = run_cli(["evaluate", run, "--baseline", runs[LIMB_WIDTH], "--max-frames", 2],
                          tmp_path)
     assert code == 2 and "draws its maps as" in text and "Traceback" not in text
+
+
+def test_new_runs_draw_wider_and_old_runs_keep_theirs():
+    assert TrainConfig().limb_width == 0.025            # nineteenth ablation (RESULTS.md)
+    old = TrainConfig().to_dict()
+    del old["limb_width"]
+    assert saved_train_config(old).limb_width == LIMB_WIDTH == 0.01

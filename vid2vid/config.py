@@ -318,7 +318,7 @@ class TrainConfig:
     holdout: float = 0.2          # last share of each video kept for evaluation
     max_stride: int = 2           # clips sample every 1..max_stride-th frame
     balance: float = 0.0          # > 0: rarer postures drawn more often (vid2vid.pose_rarity)
-    limb_width: float = 0.01      # pose maps: body strokes, share of the height (1 px at 128)
+    limb_width: float = 0.025     # pose maps' body strokes, share of the height (RESULTS.md)
     bptt: int = 4                 # frames back-propagated together; outputs detached between
     lr_g: float = 1e-4
     lr_d: float = 4e-4
@@ -464,7 +464,7 @@ def saved_model_config(data: Mapping[str, Any]) -> "ModelConfig":
 
 def saved_train_config(data: Mapping[str, Any]) -> "TrainConfig":
     """A checkpoint's TrainConfig; keys it lacks take their pre-default values (SAVED_WITHOUT)."""
-    data = dict(data)
+    data = {"limb_width": 0.01, **data}     # 1 px at 128 before the nineteenth ablation
     for section, old in SAVED_WITHOUT.items():
         data[section] = {**old, **(data.get(section) or {})}
     return TrainConfig.from_dict(data)

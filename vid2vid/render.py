@@ -25,7 +25,9 @@ _LIMB_COLORS = [
 ]
 _FINGER_COLORS = [(255, 64, 64), (255, 200, 0), (64, 255, 64), (0, 200, 255), (200, 64, 255)]
 _FACE_COLOR = (255, 255, 255)
-LIMB_WIDTH = 1 / 100    # body strokes, share of the height: 1 px at 128, 10 px at 1024
+# Body strokes, share of the height: 1 px at 128, 10 px at 1024. Previews, and runs saved
+# before `TrainConfig.limb_width` (whose default is wider, RESULTS.md).
+LIMB_WIDTH = 1 / 100
 
 
 def stroke_width(height: int, fraction: float) -> int:
