@@ -263,12 +263,15 @@ class DrivingPoses:
         self.model_size = model_size
         self.limb_width = limb_width
 
-    def __call__(self, kp: np.ndarray) -> np.ndarray:
-        """One frame of `self.poses` (in order) -> pose map RGB uint8 `[H, W, 3]`."""
+    def model_keypoints(self, kp: np.ndarray) -> np.ndarray:
+        """One frame of `self.poses` (in order) -> `[137, 3]` keypoints in model pixels."""
         if self.normalizer is not None and (kp[:25, 2] > 0).any():
             kp = pose_to_array(self.normalizer(array_to_pose(kp)))
-        return render_maps(self.geometry.keypoints(kp), self.model_size,
-                           limb_width=self.limb_width)
+        return self.geometry.keypoints(kp)
+
+    def __call__(self, kp: np.ndarray) -> np.ndarray:
+        """One frame of `self.poses` (in order) -> pose map RGB uint8 `[H, W, 3]`."""
+        return render_maps(self.model_keypoints(kp), self.model_size, limb_width=self.limb_width)
 
 
 def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGenerator,
@@ -284,8 +287,8 @@ def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGene
                            options.smooth, options.smoothing, model.task.limb_width)
 
     def maps() -> Iterator[np.ndarray]:
-        for kp in driving.poses:
-            yield driving(kp).astype(np.float32) / 255.0
+        for kp in driving.poses:     # the run's own drawing (skeleton width, surface)
+            yield model.task.maps(driving.model_keypoints(kp), {}, model.frame_size)
 
     return Driving(clip.path, clip.fps, len(clip.poses), maps, clip.frames,
                    ("source", "pose", "result"), clip.audio, clip.audio_start, held, gaps,

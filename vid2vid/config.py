@@ -309,8 +309,7 @@ class TrainConfig:
     frames: int = 8               # final frames per clip
     steps: int = 10000
     minutes: float = 0.0          # wall-clock budget that set `steps` (0: steps were given)
-    schedule_steps: int = 0       # steps the schedule is laid out over; 0 = steps. An
-                                  # extended run keeps its old layout, then its last stage
+    schedule_steps: int = 0       # the schedule's steps, 0 = steps (extended: the old layout)
     batch_size: int = 1
     progressive: bool = False
     temporal: bool = True         # False: per-frame baseline (no flow, warp or temporal D)
@@ -319,6 +318,7 @@ class TrainConfig:
     max_stride: int = 2           # clips sample every 1..max_stride-th frame
     balance: float = 0.0          # > 0: rarer postures drawn more often (vid2vid.pose_rarity)
     limb_width: float = 0.025     # pose maps' body strokes, share of the height (RESULTS.md)
+    pose_surface: bool = False    # pose maps also say where on the body (vid2vid.body_surface)
     bptt: int = 4                 # frames back-propagated together; outputs detached between
     lr_g: float = 1e-4
     lr_d: float = 4e-4

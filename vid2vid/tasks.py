@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vid2vid.body_surface import CHANNELS as SURFACE_CHANNELS, render_surface
 from vid2vid.crops import face_boxes
 from vid2vid.errors import UserError
 from vid2vid.label_maps import (CITYSCAPES_FG_CLASSES, CITYSCAPES_NUM_CLASSES,
@@ -66,30 +67,40 @@ def _person_face_boxes(kp: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tenso
 
 @dataclass(frozen=True)
 class PoseTask:
-    """Bodies: an OpenPose-style colour skeleton of body, hands and face, RGB."""
+    """Bodies: an OpenPose-style colour skeleton of body, hands and face, RGB; with
+    `surface`, three more channels saying where on the body each pixel lies
+    (vid2vid.body_surface)."""
 
     name: str = "pose"
-    channels: int = 3
     keypoints: bool = True              # the dataset has pose/NNNNNN.json
     stored: tuple[Stored, ...] = ()
     n_drop: int = len(BODY_LIMBS) + 3   # limbs, both hands and the face can be left out
     part: str | None = "face"           # what the part discriminator crops
     # How a run draws its maps, not what the data are: datasets of any width train together.
     limb_width: float = field(default=LIMB_WIDTH, compare=False)
+    surface: bool = field(default=False, compare=False)
+
+    @property
+    def channels(self) -> int:
+        return 3 + (SURFACE_CHANNELS if self.surface else 0)
 
     def maps(self, kp: np.ndarray, stored: dict[str, np.ndarray], size: tuple[int, int],
              drop: np.ndarray | None = None) -> np.ndarray:
-        """`[137, 3]` keypoints in model pixels -> `[H, W, 3]` float32 in [0, 1]; size (H, W)."""
+        """`[137, 3]` keypoints in model pixels -> `[H, W, C]` float32 in [0, 1]; size (H, W)."""
         pose = Pose(body=kp[:25], face=kp[25:95], left_hand=kp[95:116], right_hand=kp[116:137])
-        return render_pose(pose, (size[1], size[0]), drop=drop,
-                           limb_width=self.limb_width).astype(np.float32) / 255.0
+        skeleton = render_pose(pose, (size[1], size[0]), drop=drop,
+                               limb_width=self.limb_width).astype(np.float32) / 255.0
+        if not self.surface:
+            return skeleton
+        return np.concatenate([skeleton, render_surface(kp[:25], size, drop)], axis=-1)
 
     def part_boxes(self, kp: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         return _person_face_boxes(kp, size)
 
     def picture(self, maps: Tensor) -> Tensor:
-        """Maps [N, C, H, W] -> what a person looks at, RGB [N, 3, H, W] in [0, 1]."""
-        return maps
+        """Maps [N, C, H, W] -> what a person looks at, RGB [N, 3, H, W] in [0, 1]: the
+        skeleton (the surface channels are not shown)."""
+        return maps[:, :3]
 
     @property
     def model_defaults(self) -> dict:
@@ -101,7 +112,8 @@ class PoseTask:
         return {"background_plate": True, "plate_base": True}
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "limb_width": self.limb_width}
+        return {"name": self.name, "limb_width": self.limb_width,
+                **({"surface": True} if self.surface else {})}
 
 
 @dataclass(frozen=True)
@@ -232,8 +244,9 @@ def task_from_dict(d: dict | str | None) -> Task:
     if isinstance(d, str):
         d = {"name": d}
     name = d.get("name", "pose")
-    if name == "pose":     # runs saved before limb_width drew 1/100
-        return PoseTask(limb_width=float(d.get("limb_width", LIMB_WIDTH)))
+    if name == "pose":     # runs saved before limb_width drew 1/100, and had no surface
+        return PoseTask(limb_width=float(d.get("limb_width", LIMB_WIDTH)),
+                        surface=bool(d.get("surface", False)))
     if name == "face":
         return FaceTask()
     if name == "labels":
