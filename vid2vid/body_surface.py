@@ -53,7 +53,6 @@ def render_surface(body: np.ndarray, size: tuple[int, int],
     if body is None or not (body[:, 2] > 0).any():
         return out
     torso = torso_length(body, h)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
     depth = np.full((h, w), 1.0, np.float32)        # distance / half-width of the owner
     radius = np.zeros((h, w), np.float32)           # the owner's half-width in pixels
     for k, (a, b) in enumerate(BODY_LIMBS):
@@ -65,18 +64,26 @@ def render_surface(body: np.ndarray, size: tuple[int, int],
         r = HALF_WIDTH[k] * torso
         if length2 < 1e-6 or r < 0.5:
             continue
+        # Only the capsule's bounding box can lie inside it: the rest is not computed.
+        x0, y0 = (max(0, int(np.floor(min(pa[i], pb[i]) - r))) for i in (0, 1))
+        x1, y1 = min(w, int(np.ceil(max(pa[0], pb[0]) + r)) + 1), \
+            min(h, int(np.ceil(max(pa[1], pb[1]) + r)) + 1)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
         t = ((xs - pa[0]) * d[0] + (ys - pa[1]) * d[1]) / length2
         tc = np.clip(t, 0.0, 1.0)
         across = ((xs - pa[0]) * d[1] - (ys - pa[1]) * d[0]) / np.sqrt(length2)
-        dist = np.hypot(xs - (pa[0] + tc * d[0]), ys - (pa[1] + tc * d[1]))
-        rel = dist / r
-        mine = rel < depth
+        rel = np.hypot(xs - (pa[0] + tc * d[0]), ys - (pa[1] + tc * d[1])) / r
+        box = (slice(y0, y1), slice(x0, x1))
+        mine = rel < depth[box]
         if not mine.any():
             continue
-        depth[mine], radius[mine] = rel[mine], r
-        out[mine, 0] = (k + 1) / len(BODY_LIMBS)
-        out[mine, 1] = tc[mine]
-        out[mine, 2] = np.clip(0.5 + 0.5 * across[mine] / r, 0.0, 1.0)
+        depth[box][mine], radius[box][mine] = rel[mine], r
+        part = out[box]
+        part[mine, 0] = (k + 1) / len(BODY_LIMBS)
+        part[mine, 1] = tc[mine]
+        part[mine, 2] = np.clip(0.5 + 0.5 * across[mine] / r, 0.0, 1.0)
     # A one-pixel fade at the outline, as the skeleton's anti-aliased strokes have, so a
     # sub-pixel move of a keypoint does not flip whole pixels on and off.
     return out * np.clip((1.0 - depth) * radius, 0.0, 1.0)[..., None]
