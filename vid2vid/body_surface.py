@@ -50,7 +50,7 @@ def render_surface(body: np.ndarray, size: tuple[int, int],
     as the skeleton's limb dropout does."""
     h, w = size
     out = np.zeros((h, w, CHANNELS), np.float32)
-    if body is None or not (body[:, 2] > 0).any():
+    if not (body[:, 2] > 0).any():
         return out
     torso = torso_length(body, h)
     depth = np.full((h, w), 1.0, np.float32)        # distance / half-width of the owner
@@ -66,8 +66,7 @@ def render_surface(body: np.ndarray, size: tuple[int, int],
             continue
         # Only the capsule's bounding box can lie inside it: the rest is not computed.
         x0, y0 = (max(0, int(np.floor(min(pa[i], pb[i]) - r))) for i in (0, 1))
-        x1, y1 = min(w, int(np.ceil(max(pa[0], pb[0]) + r)) + 1), \
-            min(h, int(np.ceil(max(pa[1], pb[1]) + r)) + 1)
+        x1, y1 = (min(n, int(np.ceil(max(pa[i], pb[i]) + r)) + 1) for i, n in ((0, w), (1, h)))
         if x0 >= x1 or y0 >= y1:
             continue
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
