@@ -230,7 +230,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
     # below depends on which task it is.
     task = same_task([v.task for v in videos], [str(v.root) for v in videos])
     if task.name == "pose":     # the run's drawing, saved with the checkpoint's task
-        task = dataclasses.replace(task, limb_width=cfg.limb_width, surface=cfg.pose_surface)
+        task = dataclasses.replace(task, limb_width=cfg.limb_width, surface=cfg.pose_surface,
+                                   subpixel=cfg.subpixel_maps)
         videos = [dataclasses.replace(v, task=task) for v in videos]
     base = cfg.base_size or None
     # The stages' shapes do not depend on the steps, so the width and a budget can be

@@ -319,6 +319,7 @@ class TrainConfig:
     balance: float = 0.0          # > 0: rarer postures drawn more often (vid2vid.pose_rarity)
     limb_width: float = 0.025     # pose maps' body strokes, share of the height (RESULTS.md)
     pose_surface: bool = False    # pose maps also say where on the body (vid2vid.body_surface)
+    subpixel_maps: bool = False   # pose maps' lines end at 1/16 px, not whole ones (render)
     bptt: int = 4                 # frames back-propagated together; outputs detached between
     lr_g: float = 1e-4
     lr_d: float = 4e-4
@@ -388,8 +389,7 @@ class TrainConfig:
     @classmethod
     def resolve(cls, overrides: Mapping[str, Any], yaml_file: str | None = None,
                 task_model: Mapping[str, Any] | None = None) -> "TrainConfig":
-        """Defaults < preset < the task's < YAML file < command-line overrides (None =
-        not given).
+        """Defaults < preset < the task's < YAML file < command-line overrides (None: unset).
 
         The model section starts from the chosen preset and the data's task
         (`task_model`: `Task.model_defaults`, e.g. the background plate for

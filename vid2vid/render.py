@@ -34,34 +34,45 @@ def stroke_width(height: int, fraction: float) -> int:
     return max(1, int(round(height * fraction)))
 
 
-def _polyline(canvas: np.ndarray, pts: np.ndarray, idx, color, width: int) -> None:
+# Fractional bits of the line ends with `subpixel`: a 1/16 px grid, finer than the detectors.
+SUBPIXEL_BITS = 4
+
+
+def _polyline(canvas: np.ndarray, pts: np.ndarray, idx, color, width: int,
+              subpixel: bool = False) -> None:
     ok = pts[list(idx), 2] > 0
+    # Whole pixels: a stroke jumps 1 px every few frames of a slow limb, and so does
+    # the figure drawn from it (RESULTS.md, twenty-first ablation).
+    bits = SUBPIXEL_BITS if subpixel else 0
+    scale = float(1 << bits)
     for j in range(len(idx) - 1):
         if ok[j] and ok[j + 1]:
-            a = pts[idx[j], :2]
-            b = pts[idx[j + 1], :2]
+            a = pts[idx[j], :2] * scale
+            b = pts[idx[j + 1], :2] * scale
             cv2.line(canvas, (int(round(a[0])), int(round(a[1]))),
-                     (int(round(b[0])), int(round(b[1]))), color, width, cv2.LINE_AA)
+                     (int(round(b[0])), int(round(b[1]))), color, width, cv2.LINE_AA, bits)
 
 
 def draw_face_sketch(canvas: np.ndarray, face: np.ndarray, width: int = 1,
-                     color=_FACE_COLOR, jaw: bool = True) -> np.ndarray:
-    """Draws the 68-point face contours (jaw, brows, nose, eyes, lips) onto `canvas` in place."""
+                     color=_FACE_COLOR, jaw: bool = True, subpixel: bool = False) -> np.ndarray:
+    """Draws the 68-point face contours (jaw, brows, nose, eyes, lips) onto `canvas` in place;
+    `subpixel`: line ends at 1/16 px instead of whole pixels."""
     for name, idx in FACE_PARTS.items():
         if name == "jaw" and not jaw:
             continue
-        _polyline(canvas, face, idx, color, width)
+        _polyline(canvas, face, idx, color, width, subpixel)
     return canvas
 
 
 def render_pose(pose: Pose | None, size: tuple[int, int], *, face: bool = True,
                 hands: bool = True, drop: np.ndarray | None = None,
-                limb_width: float = LIMB_WIDTH) -> np.ndarray:
+                limb_width: float = LIMB_WIDTH, subpixel: bool = False) -> np.ndarray:
     """Draws a pose as an RGB uint8 `[H, W, 3]` map of `size` = (w, h).
 
     `drop` optionally holds one boolean per body limb (then left hand, right
     hand, face) to leave out, which training uses as augmentation. Body limbs
-    are `limb_width` of the height wide (at least 1 px).
+    are `limb_width` of the height wide (at least 1 px). `subpixel`: line ends
+    at 1/16 px (anti-aliased) instead of rounded to whole pixels.
     """
     w, h = size
     canvas = np.zeros((h, w, 3), np.uint8)
@@ -73,15 +84,15 @@ def render_pose(pose: Pose | None, size: tuple[int, int], *, face: bool = True,
     dropped = np.zeros(n_limbs + 3, bool) if drop is None else drop
     for k, (a, b) in enumerate(BODY_LIMBS):
         if not dropped[k]:
-            _polyline(canvas, pose.body, (a, b), _LIMB_COLORS[k], body_width)
+            _polyline(canvas, pose.body, (a, b), _LIMB_COLORS[k], body_width, subpixel)
     if hands:
         for hand, off in ((pose.left_hand, 0), (pose.right_hand, 1)):
             if dropped[n_limbs + off]:
                 continue
             for k, (a, b) in enumerate(HAND_LIMBS):
-                _polyline(canvas, hand, (a, b), _FINGER_COLORS[k // 4], fine_width)
+                _polyline(canvas, hand, (a, b), _FINGER_COLORS[k // 4], fine_width, subpixel)
     if face and not dropped[n_limbs + 2]:
-        draw_face_sketch(canvas, pose.face, fine_width)
+        draw_face_sketch(canvas, pose.face, fine_width, subpixel=subpixel)
     return canvas
 
 

@@ -69,7 +69,7 @@ def _person_face_boxes(kp: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tenso
 class PoseTask:
     """Bodies: an OpenPose-style colour skeleton of body, hands and face, RGB; with
     `surface`, three more channels saying where on the body each pixel lies
-    (vid2vid.body_surface)."""
+    (vid2vid.body_surface); with `subpixel`, lines end at 1/16 px, not whole pixels."""
 
     name: str = "pose"
     keypoints: bool = True              # the dataset has pose/NNNNNN.json
@@ -79,6 +79,7 @@ class PoseTask:
     # How a run draws its maps, not what the data are: datasets of any width train together.
     limb_width: float = field(default=LIMB_WIDTH, compare=False)
     surface: bool = field(default=False, compare=False)
+    subpixel: bool = field(default=False, compare=False)
 
     @property
     def channels(self) -> int:
@@ -89,7 +90,8 @@ class PoseTask:
         """`[137, 3]` keypoints in model pixels -> `[H, W, C]` float32 in [0, 1]; size (H, W)."""
         pose = Pose(body=kp[:25], face=kp[25:95], left_hand=kp[95:116], right_hand=kp[116:137])
         skeleton = render_pose(pose, (size[1], size[0]), drop=drop,
-                               limb_width=self.limb_width).astype(np.float32) / 255.0
+                               limb_width=self.limb_width,
+                               subpixel=self.subpixel).astype(np.float32) / 255.0
         if not self.surface:
             return skeleton
         return np.concatenate([skeleton, render_surface(kp[:25], size, drop)], axis=-1)
@@ -113,7 +115,8 @@ class PoseTask:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "limb_width": self.limb_width,
-                **({"surface": True} if self.surface else {})}
+                **({"surface": True} if self.surface else {}),
+                **({"subpixel": True} if self.subpixel else {})}
 
 
 @dataclass(frozen=True)
@@ -244,9 +247,10 @@ def task_from_dict(d: dict | str | None) -> Task:
     if isinstance(d, str):
         d = {"name": d}
     name = d.get("name", "pose")
-    if name == "pose":     # runs saved before limb_width drew 1/100, and had no surface
+    if name == "pose":     # runs saved before limb_width drew 1/100, whole pixels, no surface
         return PoseTask(limb_width=float(d.get("limb_width", LIMB_WIDTH)),
-                        surface=bool(d.get("surface", False)))
+                        surface=bool(d.get("surface", False)),
+                        subpixel=bool(d.get("subpixel", False)))
     if name == "face":
         return FaceTask()
     if name == "labels":
