@@ -1,20 +1,15 @@
 """The body-surface maps (`pose_surface`): where on a limb each pixel lies, drawn from
 the keypoints, saved with the run's task and drawn the same way by transfer."""
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 
-from infer.pose_driving import DrivingPoses, read_source
-from infer.trained import load_trained
-from infer.transfer import TransferOptions
-from tests.helpers_video import make_synthetic_dataset, synthetic_pose
-from train.trainer import train
+from tests.helpers_maps import assert_close, tiny_pose_run, transfer_and_loader_maps
+from tests.helpers_video import synthetic_pose
 from vid2vid.body_surface import render_surface
 from vid2vid.checkpoint import load_checkpoint
-from vid2vid.config import ModelConfig, TrainConfig, saved_train_config
-from vid2vid.data import ClipDataset, index_dataset, no_augment, pose_to_array
+from vid2vid.config import TrainConfig, saved_train_config
+from vid2vid.data import pose_to_array
 from vid2vid.pose import BODY_LIMBS
 from vid2vid.tasks import PoseTask, same_task, task_from_dict
 
@@ -66,25 +61,11 @@ def test_the_surface_adds_three_channels_after_the_skeleton():
 
 
 def test_a_surface_run_trains_and_transfer_draws_its_maps(tmp_path):
-    figure = make_synthetic_dataset(tmp_path, n=12, w=64, h=64)
-    torch.manual_seed(0)
-    cfg = TrainConfig(data=(str(figure),), preset="tiny", model=ModelConfig.preset("tiny"),
-                      size=64, frames=2, bptt=2, steps=2, workers=0, log_every=1,
-                      sample_every=100, checkpoint_minutes=60.0, pose_surface=True)
-    run = train(cfg, run_dir=tmp_path / "run", progress=False)
+    figure, run, model = tiny_pose_run(tmp_path, pose_surface=True)
     ckpt = load_checkpoint(run)
     assert ckpt["task"]["surface"] is True and ckpt["map_channels"] == 6
-    model = load_trained(run, torch.device("cpu"))
     assert model.task.channels == 6
     # transfer's maps of the target's own poses are the training loader's, all six channels
-    video = index_dataset(figure, holdout=0.2)
-    video = replace(video, task=model.task)
-    ds = ClipDataset([video], 1, (64, 64), augment=no_augment(), with_flow=False)
-    options = TransferOptions(max_frames=6)
-    clip = read_source(figure / "pose", options, progress=False)
-    driving = DrivingPoses(clip, figure, video.size, (64, 64), normalize=False, smooth=False,
-                           smoothing=options.smoothing, limb_width=model.task.limb_width)
-    for k in (0, 5):
-        expected = ds.frames_at(0, [k]).maps[0].permute(1, 2, 0).numpy()
-        drawn = model.task.maps(driving.model_keypoints(clip.poses[k]), {}, (64, 64))
-        assert expected.shape == (64, 64, 6) and np.allclose(drawn, expected, atol=1e-6)
+    for kp, expected in transfer_and_loader_maps(figure, model):
+        assert expected.shape == (64, 64, 6)
+        assert_close(model.task.maps(kp, {}, (64, 64)), expected)

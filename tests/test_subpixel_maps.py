@@ -4,16 +4,10 @@ its keypoints do, the setting is saved with the run's task, and transfer draws t
 from dataclasses import replace
 
 import numpy as np
-import torch
 
-from infer.pose_driving import DrivingPoses, read_source
-from infer.trained import load_trained
-from infer.transfer import TransferOptions
-from tests.helpers_video import make_synthetic_dataset
-from train.trainer import train
+from tests.helpers_maps import assert_close, tiny_pose_run, transfer_and_loader_maps
 from vid2vid.checkpoint import load_checkpoint
-from vid2vid.config import ModelConfig, TrainConfig, saved_train_config
-from vid2vid.data import ClipDataset, index_dataset, no_augment
+from vid2vid.config import TrainConfig, saved_train_config
 from vid2vid.pose import Pose
 from vid2vid.render import render_pose
 from vid2vid.tasks import PoseTask, same_task, task_from_dict
@@ -57,24 +51,9 @@ def test_subpixel_travels_with_the_task_but_is_not_its_identity():
 
 
 def test_a_subpixel_run_saves_it_and_transfer_draws_its_maps(tmp_path):
-    figure = make_synthetic_dataset(tmp_path, n=12, w=64, h=64)
-    torch.manual_seed(0)
-    cfg = TrainConfig(data=(str(figure),), preset="tiny", model=ModelConfig.preset("tiny"),
-                      size=64, frames=2, bptt=2, steps=2, workers=0, log_every=1,
-                      sample_every=100, checkpoint_minutes=60.0, subpixel_maps=True)
-    run = train(cfg, run_dir=tmp_path / "run", progress=False)
-    assert load_checkpoint(run)["task"]["subpixel"] is True
-    model = load_trained(run, torch.device("cpu"))
-    assert model.task.subpixel
-    video = replace(index_dataset(figure, holdout=0.2), task=model.task)
-    ds = ClipDataset([video], 1, (64, 64), augment=no_augment(), with_flow=False)
-    options = TransferOptions(max_frames=6)
-    clip = read_source(figure / "pose", options, progress=False)
-    driving = DrivingPoses(clip, figure, video.size, (64, 64), normalize=False, smooth=False,
-                           smoothing=options.smoothing, limb_width=model.task.limb_width)
+    figure, run, model = tiny_pose_run(tmp_path, subpixel_maps=True)
+    assert load_checkpoint(run)["task"]["subpixel"] is True and model.task.subpixel
     whole = replace(model.task, subpixel=False)
-    for k in (0, 5):
-        expected = ds.frames_at(0, [k]).maps[0].permute(1, 2, 0).numpy()
-        kp = driving.model_keypoints(clip.poses[k])
-        assert np.allclose(model.task.maps(kp, {}, (64, 64)), expected, atol=1e-6)
+    for kp, expected in transfer_and_loader_maps(figure, model):
+        assert_close(model.task.maps(kp, {}, (64, 64)), expected)
         assert not np.allclose(whole.maps(kp, {}, (64, 64)), expected, atol=1e-6)
