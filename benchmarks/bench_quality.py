@@ -122,18 +122,22 @@ def complete(dataset: Path) -> bool:
     return bool(inside) and all(one(d) for d in inside)
 
 
-def prepare(name: str, work: Path, quick: bool) -> Path:
-    """The dataset `name`, preprocessed into `work/data/` unless it is there already."""
-    out = work / "data" / name
-    log = work / f"preprocess-{name}.log"
+def prepare(name: str, work: Path, quick: bool, smooth: bool = False) -> Path:
+    """The dataset `name`, preprocessed into `work/data/` unless it is there already
+    (`smooth`: the pose videos' keypoints smoothed over time, in their own folder)."""
+    out = work / "data" / (f"{name}_smooth" if smooth else name)
+    log = work / f"preprocess-{out.name}.log"
     first = ["--end", str(QUICK_FRAMES)] if quick else []
     small = ["--max-size", "256"] if quick else []
     if name in ("dancer", "pianist"):
         # preprocess returns at once on a finished dataset made with today's options and
         # remakes one made with others (an older default), so the cache cannot go stale.
         video = SHARED / "dancer.avi" if name == "dancer" else pianist_video(work)
-        vid2vid("preprocess", str(video), "-o", str(out), *first, *small, "--overwrite", log=log)
+        vid2vid("preprocess", str(video), "-o", str(out), *first, *small,
+                *(["--smooth"] if smooth else []), "--overwrite", log=log)
         return out
+    if smooth:
+        raise SystemExit(f"--smooth is for the pose videos (dancer, pianist), not {name}")
     if complete(out):
         return out
     if name == "synthetic":
@@ -343,6 +347,9 @@ def main() -> None:
                         help="Train config override, repeatable (e.g. model.compose=after).")
     parser.add_argument("--work", type=Path, default=HERE / ".quality_cache",
                         help="Cache of datasets and runs.")
+    parser.add_argument("--smooth", action="store_true",
+                        help="Preprocess the pose videos with --smooth (keypoints smoothed "
+                             "over time); the row's config says so.")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--results", type=Path, default=None,
                         help=f"Markdown file the rows are appended to [{RESULTS.name}; none "
@@ -376,7 +383,8 @@ def main() -> None:
     results = None if args.no_results else args.results or (None if args.quick else RESULTS)
     config = merged(QUICK_TRAIN if args.quick else {**TRAIN, "frames": FRAMES[args.task]},
                     overrides(args.sets))
-    label = " ".join(args.sets) or "defaults"
+    sets = (["preprocess --smooth"] if args.smooth else []) + args.sets
+    label = " ".join(sets) or "defaults"
     if args.quick:
         label = "quick " + label
     import torch
@@ -386,8 +394,9 @@ def main() -> None:
 
     rows = []
     for name in names:
-        data = prepare(name, work, args.quick)
-        slug = re.sub(r"[^A-Za-z0-9.=_-]+", "_", "-".join(args.sets)) or "defaults"
+        data = prepare(name, work, args.quick, args.smooth)
+        slug = re.sub(r"[^A-Za-z0-9.=_-]+", "_",
+                      "-".join((["smooth"] if args.smooth else []) + args.sets)) or "defaults"
         run = work / "runs" / f"{name}-{slug}-{budget.steps or f'{budget.minutes:g}min'}"
         final, ckpts = train_run(data, run, config, budget, args.device, args.quick)
         chosen = ckpts[-1:] if args.final_only else pick(ckpts, final)
