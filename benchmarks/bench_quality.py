@@ -122,6 +122,15 @@ def complete(dataset: Path) -> bool:
     return bool(inside) and all(one(d) for d in inside)
 
 
+POSE_VIDEOS = ("dancer", "pianist")         # preprocessed from a video: --smooth applies
+
+
+def check_smooth(name: str) -> None:
+    if name not in POSE_VIDEOS:
+        raise SystemExit(f"--smooth is for the pose videos ({', '.join(POSE_VIDEOS)}), "
+                         f"not {name}")
+
+
 def prepare(name: str, work: Path, quick: bool, smooth: bool = False) -> Path:
     """The dataset `name`, preprocessed into `work/data/` unless it is there already
     (`smooth`: the pose videos' keypoints smoothed over time, in their own folder)."""
@@ -129,15 +138,15 @@ def prepare(name: str, work: Path, quick: bool, smooth: bool = False) -> Path:
     log = work / f"preprocess-{out.name}.log"
     first = ["--end", str(QUICK_FRAMES)] if quick else []
     small = ["--max-size", "256"] if quick else []
-    if name in ("dancer", "pianist"):
+    if smooth:
+        check_smooth(name)
+    if name in POSE_VIDEOS:
         # preprocess returns at once on a finished dataset made with today's options and
         # remakes one made with others (an older default), so the cache cannot go stale.
         video = SHARED / "dancer.avi" if name == "dancer" else pianist_video(work)
         vid2vid("preprocess", str(video), "-o", str(out), *first, *small,
                 *(["--smooth"] if smooth else []), "--overwrite", log=log)
         return out
-    if smooth:
-        raise SystemExit(f"--smooth is for the pose videos (dancer, pianist), not {name}")
     if complete(out):
         return out
     if name == "synthetic":
@@ -364,6 +373,9 @@ def main() -> None:
     if wrong:
         raise SystemExit(f"{', '.join(wrong)}: not a {args.task} dataset; the {args.task} "
                          f"task has {', '.join(DATASETS[args.task])} (choose with --task)")
+    if args.smooth:
+        for name in names:            # before any training: rows are written at the end
+            check_smooth(name)
     if args.steps is not None and args.minutes is not None:
         raise SystemExit("pass --steps or --minutes, not both")
     share = 0.5 if args.half else 1.0
