@@ -122,30 +122,30 @@ def complete(dataset: Path) -> bool:
     return bool(inside) and all(one(d) for d in inside)
 
 
-POSE_VIDEOS = ("dancer", "pianist")         # preprocessed from a video: --smooth applies
+POSE_VIDEOS = ("dancer", "pianist")         # detected poses: --raw-keypoints applies
 
 
-def check_smooth(name: str) -> None:
+def check_raw(name: str) -> None:
     if name not in POSE_VIDEOS:
-        raise SystemExit(f"--smooth is for the pose videos ({', '.join(POSE_VIDEOS)}), "
+        raise SystemExit(f"--raw-keypoints is for the pose videos ({', '.join(POSE_VIDEOS)}), "
                          f"not {name}")
 
 
-def prepare(name: str, work: Path, quick: bool, smooth: bool = False) -> Path:
+def prepare(name: str, work: Path, quick: bool, raw: bool = False) -> Path:
     """The dataset `name`, preprocessed into `work/data/` unless it is there already
-    (`smooth`: the pose videos' keypoints smoothed over time, in their own folder)."""
-    out = work / "data" / (f"{name}_smooth" if smooth else name)
+    (`raw`: the pose videos' keypoints as detected, not smoothed, in their own folder)."""
+    out = work / "data" / (f"{name}_raw" if raw else name)
     log = work / f"preprocess-{out.name}.log"
     first = ["--end", str(QUICK_FRAMES)] if quick else []
     small = ["--max-size", "256"] if quick else []
-    if smooth:
-        check_smooth(name)
+    if raw:
+        check_raw(name)
     if name in POSE_VIDEOS:
         # preprocess returns at once on a finished dataset made with today's options and
         # remakes one made with others (an older default), so the cache cannot go stale.
         video = SHARED / "dancer.avi" if name == "dancer" else pianist_video(work)
         vid2vid("preprocess", str(video), "-o", str(out), *first, *small,
-                *(["--smooth"] if smooth else []), "--overwrite", log=log)
+                *(["--no-smooth"] if raw else []), "--overwrite", log=log)
         return out
     if complete(out):
         return out
@@ -154,8 +154,9 @@ def prepare(name: str, work: Path, quick: bool, smooth: bool = False) -> Path:
         seconds = SYNTHETIC_SECONDS[1] if quick else SYNTHETIC_SECONDS[0]
         vid2vid("sample", str(video), "--motion", "sway", "--seconds", str(seconds),
                 "--size", "128" if quick else "256", log=log)
+        # the renderer's own keypoints: no detector jitter to smooth
         vid2vid("preprocess", str(video), "--keypoints", str(work / "sway_openpose"),
-                "-o", str(out), "--overwrite", log=log)
+                "--no-smooth", "-o", str(out), "--overwrite", log=log)
     elif name == "talk":
         vid2vid("preprocess", str(SHARED / "face" / "talk.mp4"), "--task", "face", "-o",
                 str(out), *first, "--overwrite", *(["--crop-size", "128"] if quick else []),
@@ -356,9 +357,10 @@ def main() -> None:
                         help="Train config override, repeatable (e.g. model.compose=after).")
     parser.add_argument("--work", type=Path, default=HERE / ".quality_cache",
                         help="Cache of datasets and runs.")
-    parser.add_argument("--smooth", action="store_true",
-                        help="Preprocess the pose videos with --smooth (keypoints smoothed "
-                             "over time); the row's config says so.")
+    parser.add_argument("--raw-keypoints", action="store_true",
+                        help="Preprocess the pose videos with --no-smooth (keypoints as "
+                             "detected, the default before the twenty-second ablation); the "
+                             "row's config says so.")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--results", type=Path, default=None,
                         help=f"Markdown file the rows are appended to [{RESULTS.name}; none "
@@ -373,9 +375,9 @@ def main() -> None:
     if wrong:
         raise SystemExit(f"{', '.join(wrong)}: not a {args.task} dataset; the {args.task} "
                          f"task has {', '.join(DATASETS[args.task])} (choose with --task)")
-    if args.smooth:
+    if args.raw_keypoints:
         for name in names:            # before any training: rows are written at the end
-            check_smooth(name)
+            check_raw(name)
     if args.steps is not None and args.minutes is not None:
         raise SystemExit("pass --steps or --minutes, not both")
     share = 0.5 if args.half else 1.0
@@ -395,7 +397,7 @@ def main() -> None:
     results = None if args.no_results else args.results or (None if args.quick else RESULTS)
     config = merged(QUICK_TRAIN if args.quick else {**TRAIN, "frames": FRAMES[args.task]},
                     overrides(args.sets))
-    sets = (["preprocess --smooth"] if args.smooth else []) + args.sets
+    sets = (["preprocess --no-smooth"] if args.raw_keypoints else []) + args.sets
     label = " ".join(sets) or "defaults"
     if args.quick:
         label = "quick " + label
@@ -406,9 +408,9 @@ def main() -> None:
 
     rows = []
     for name in names:
-        data = prepare(name, work, args.quick, args.smooth)
+        data = prepare(name, work, args.quick, args.raw_keypoints)
         slug = re.sub(r"[^A-Za-z0-9.=_-]+", "_",
-                      "-".join((["smooth"] if args.smooth else []) + args.sets)) or "defaults"
+                      "-".join((["raw"] if args.raw_keypoints else []) + args.sets)) or "defaults"
         run = work / "runs" / f"{name}-{slug}-{budget.steps or f'{budget.minutes:g}min'}"
         final, ckpts = train_run(data, run, config, budget, args.device, args.quick)
         chosen = ckpts[-1:] if args.final_only else pick(ckpts, final)

@@ -48,7 +48,7 @@ class PreprocessOptions:
     end: str | None = None
     keypoints: str | None = None
     flow: str | None = "dis"
-    smooth: bool = False
+    smooth: bool | None = None      # None: on for pose (zero phase), off for face (causal)
     smoothing: OneEuroParams = field(default_factory=OneEuroParams)
     max_gap: int = 5
     previews: bool = False
@@ -60,6 +60,10 @@ class PreprocessOptions:
     instances: str | None = None    # labels: optional folder of per-frame instance-ID PNGs
     num_classes: int | None = None  # labels: None = Cityscapes' 35
     fg_classes: tuple[int, ...] | None = None  # labels: None = Cityscapes' persons and vehicles
+
+    def __post_init__(self) -> None:
+        if self.smooth is None:     # the pose default since the twenty-second ablation
+            object.__setattr__(self, "smooth", self.task == "pose")
 
     def to_dict(self) -> dict:
         d = asdict(self)

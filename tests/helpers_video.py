@@ -117,5 +117,7 @@ def make_synthetic_dataset(root: Path, n: int = 60, w: int = 64, h: int = 64,
         write_openpose_json(poses_dir / f"{i:06d}.json", pose)
         cv2.imwrite(str(frames_dir / f"{i:06d}.png"), figure_frame(pose, w, h, seed)[..., ::-1])
     out = root / name
-    preprocess_video(frames_dir, out, PreprocessOptions(keypoints=str(poses_dir)), progress=False)
+    # the renderer's exact keypoints: nothing to smooth, and the frames show them
+    preprocess_video(frames_dir, out, PreprocessOptions(keypoints=str(poses_dir), smooth=False),
+                     progress=False)
     return out

@@ -75,14 +75,15 @@ def test_pianist_comes_from_its_wheel_checked_by_sha256(bench, tmp_path, monkeyp
     assert bench.pianist_video(tmp_path / "work") == path
 
 
-def test_smooth_preprocesses_the_pose_videos_into_their_own_folder(bench, tmp_path, monkeypatch):
+def test_raw_keypoints_preprocess_the_pose_videos_into_their_own_folder(bench, tmp_path,
+                                                                        monkeypatch):
     calls = []
     monkeypatch.setattr(bench, "vid2vid", lambda *args, log=None: calls.append(args))
     monkeypatch.setattr(bench, "SHARED", tmp_path)
-    raw = bench.prepare("dancer", tmp_path, quick=False)
-    smooth = bench.prepare("dancer", tmp_path, quick=False, smooth=True)
-    assert raw == tmp_path / "data" / "dancer" and smooth == tmp_path / "data" / "dancer_smooth"
-    assert "--smooth" not in calls[0] and "--smooth" in calls[1]
-    assert calls[1][calls[1].index("-o") + 1] == str(smooth)
-    with pytest.raises(SystemExit, match="--smooth is for the pose videos"):
-        bench.prepare("talk", tmp_path, quick=False, smooth=True)
+    smooth = bench.prepare("dancer", tmp_path, quick=False)
+    raw = bench.prepare("dancer", tmp_path, quick=False, raw=True)
+    assert smooth == tmp_path / "data" / "dancer" and raw == tmp_path / "data" / "dancer_raw"
+    assert "--no-smooth" not in calls[0] and "--no-smooth" in calls[1]
+    assert calls[1][calls[1].index("-o") + 1] == str(raw)
+    with pytest.raises(SystemExit, match="--raw-keypoints is for the pose videos"):
+        bench.prepare("talk", tmp_path, quick=False, raw=True)

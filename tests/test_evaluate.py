@@ -54,7 +54,8 @@ def make_dataset(root: Path, w: int = 64, h: int = 64) -> Path:
         write_openpose_json(poses / f"{i:06d}.json", pose)
         cv2.imwrite(str(frames / f"{i:06d}.png"), figure_frame(pose, w, h)[..., ::-1])
     out = root / "dancer"
-    preprocess_video(frames, out, PreprocessOptions(keypoints=str(poses)), progress=False)
+    preprocess_video(frames, out, PreprocessOptions(keypoints=str(poses), smooth=False),
+                     progress=False)
     return out
 
 

@@ -51,7 +51,7 @@ def test_a_run_saves_its_width_and_loads_it_back(tmp_path):
         runs[width] = train(cfg, run_dir=tmp_path / f"run-{width}", progress=False)
     run = runs[0.05]
     ckpt = load_checkpoint(run)
-    assert ckpt["task"] == {"name": "pose", "limb_width": 0.05}
+    assert ckpt["task"] == {"name": "pose", "limb_width": 0.05, "subpixel": True}   # the defaults
     model = load_trained(run, torch.device("cpu"))
     assert model.task.limb_width == 0.05
     # evaluate draws the held-out maps the run's way, not the dataset's default way

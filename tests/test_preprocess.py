@@ -152,8 +152,8 @@ def test_frame_folder_with_imported_keypoints(tmp_path):
         cv2.imwrite(str(folder / f"f{i}.png"), f[..., ::-1])
     poses = write_pose_folder(tmp_path / "openpose", 12, 160, 120)
     out = tmp_path / "ds"
-    summary = preprocess_video(folder, out, PreprocessOptions(max_size=80, keypoints=str(poses)),
-                               progress=False)
+    options = PreprocessOptions(max_size=80, keypoints=str(poses), smooth=False)
+    summary = preprocess_video(folder, out, options, progress=False)
     meta = load_dataset(out)
     assert summary.frames == 12 and meta["size"] == [80, 60] and meta["fps"] == 25.0
     assert meta["source"]["kind"] == "frames" and meta["pose"]["detector"] == "openpose-json"
@@ -297,15 +297,20 @@ def test_coarse_hands_and_face_are_options_of_the_dataset(tmp_path, real60):
     code, text = invoke(["preprocess", str(src), "-o", str(plain), "--end", "60",
                          "--no-coarse-hands"])
     assert_one_line_error(code, text, str(plain), "other options", "--overwrite")
+    # Compared as detected: smoothing runs over the whole track, coarse points and all.
     code, text = invoke(["preprocess", str(src), "-o", str(plain), "--end", "60",
-                         "--no-coarse-hands", "--no-coarse-face", "--overwrite"])
+                         "--no-coarse-hands", "--no-coarse-face", "--no-smooth", "--overwrite"])
     assert code == 0, text
     options = load_dataset(plain)["options"]
     assert "coarse_hands" not in options and "coarse_face" not in options  # as made before them
+    detected = tmp_path / "detected"
+    code, text = invoke(["preprocess", str(src), "-o", str(detected), "--end", "60",
+                         "--no-smooth"])
+    assert code == 0, text
     missed = coarse = faces = 0
     for k in range(60):
         without = read_openpose_json(frame_path(plain, "pose", k))
-        filled = read_openpose_json(frame_path(out, "pose", k))
+        filled = read_openpose_json(frame_path(detected, "pose", k))
         if without is None:
             continue
         assert np.allclose(without.body, filled.body, atol=1e-3)

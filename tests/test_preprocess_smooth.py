@@ -1,5 +1,6 @@
-"""`vid2vid preprocess --smooth`: the stored keypoints smoothed over the whole video, zero
-phase, and a pass cut short redone from the raw detections, never from its own output."""
+"""`vid2vid preprocess --smooth` (the pose default): the stored keypoints smoothed over the
+whole video, zero phase, and a pass cut short redone from the raw detections, never from its
+own output; `--no-smooth` stores them as detected."""
 
 import json
 
@@ -9,6 +10,7 @@ import pytest
 
 from preprocess.dataset_writer import PreprocessOptions
 from preprocess.pose_pipeline import preprocess_video
+from tests.helpers_cli import run_cli
 from tests.helpers_video import figure_frame, synthetic_pose
 from vid2vid.data import pose_to_array
 from vid2vid.dataset_dir import RAW_POSES, frame_path
@@ -76,3 +78,16 @@ def test_a_pass_cut_short_is_redone_from_the_raw_poses(jittered, tmp_path, monke
     preprocess_video(frames, out, options, progress=False)
     np.testing.assert_allclose(_stored(out), smooth_track(raw, 25.0), atol=1e-3)   # once, not twice
     assert not (out / RAW_POSES).exists()
+
+
+def test_smoothing_is_the_pose_default_and_no_smooth_keeps_the_detections(jittered, tmp_path):
+    frames, poses, raw = jittered
+    assert PreprocessOptions().smooth and not PreprocessOptions(task="face").smooth
+    for flag, expected in (([], smooth_track(raw, 25.0)), (["--no-smooth"], raw)):
+        out = tmp_path / ("raw" if flag else "default")
+        code, text = run_cli(["preprocess", frames, "--keypoints", poses, "--no-flow",
+                              "-o", out, *flag], tmp_path)
+        assert code == 0, text
+        np.testing.assert_allclose(_stored(out), expected, atol=1e-3)
+        meta = json.loads((out / "meta.json").read_text())
+        assert meta["options"]["smooth"] is not bool(flag)

@@ -67,8 +67,8 @@ def test_video_frames_fps_and_preprocess_with_its_keypoints(tmp_path):
     write_sample(out, SampleOptions(motion="groove", seconds=1.0, size=64, fps=20))
     assert len(list(folder.iterdir())) == 20
 
-    summary = preprocess_video(out, tmp_path / "ds", PreprocessOptions(keypoints=str(folder),
-                                                                       flow=None), progress=False)
+    options = PreprocessOptions(keypoints=str(folder), flow=None, smooth=False)
+    summary = preprocess_video(out, tmp_path / "ds", options, progress=False)
     assert summary.frames == 20 and summary.found == 20
     stored = read_openpose_json(tmp_path / "ds" / "pose" / "000007.json")
     truth = read_openpose_json(folder / "000007.json")

@@ -61,8 +61,8 @@ def _parse_classes(ctx, param, value):
 @click.option("--flow", "flow_method", type=click.Choice(["dis", "raft"]), default="dis",
               show_default=True, help="Optical flow: OpenCV DIS, or RAFT when its weights exist.")
 @click.option("--no-flow", is_flag=True, help="Do not compute optical flow.")
-@click.option("--smooth/--no-smooth", default=False, show_default=True,
-              help="Smooth the keypoints over time (One-Euro; pose: zero phase, whole video).")
+@click.option("--smooth/--no-smooth", default=None,
+              help="Smooth the keypoints over time, One-Euro [pose: on, zero phase; face: off].")
 @click.option("--max-gap", type=click.IntRange(0, 100), default=5, show_default=True,
               help="Interpolate runs of at most this many frames without a person; "
                    "longer runs are flagged and left out of training.")
@@ -447,8 +447,8 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     ctx.invoke(sample, out=str(drive_video), motion="groove", seconds=seconds / 2, size=render,
                seed=0)
     dataset = out / "data" / "train"
-    ctx.invoke(preprocess, inputs=(str(train_video),), out=str(dataset),
-               keypoints=str(out / "train_openpose"), overwrite=True)
+    ctx.invoke(preprocess, inputs=(str(train_video),), out=str(dataset),   # exact keypoints:
+               keypoints=str(out / "train_openpose"), smooth=False, overwrite=True)  # no jitter
     run = out / "run"
     if run.exists():
         shutil.rmtree(run)

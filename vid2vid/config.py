@@ -319,7 +319,7 @@ class TrainConfig:
     balance: float = 0.0          # > 0: rarer postures drawn more often (vid2vid.pose_rarity)
     limb_width: float = 0.025     # pose maps' body strokes, share of the height (RESULTS.md)
     pose_surface: bool = False    # pose maps also say where on the body (vid2vid.body_surface)
-    subpixel_maps: bool = False   # pose maps' lines end at 1/16 px, not whole ones (render)
+    subpixel_maps: bool = True    # pose maps' lines end at 1/16 px, not whole ones (render)
     bptt: int = 4                 # frames back-propagated together; outputs detached between
     lr_g: float = 1e-4
     lr_d: float = 4e-4
@@ -464,7 +464,7 @@ def saved_model_config(data: Mapping[str, Any]) -> "ModelConfig":
 
 def saved_train_config(data: Mapping[str, Any]) -> "TrainConfig":
     """A checkpoint's TrainConfig; keys it lacks take their pre-default values (SAVED_WITHOUT)."""
-    data = {"limb_width": 0.01, **data}     # 1 px at 128 before the nineteenth ablation
+    data = {"limb_width": 0.01, "subpixel_maps": False, **data}   # before ablations 19, 22
     for section, old in SAVED_WITHOUT.items():
         data[section] = {**old, **(data.get(section) or {})}
     return TrainConfig.from_dict(data)
