@@ -446,9 +446,9 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     ctx.invoke(sample, out=str(train_video), motion="sway", seconds=seconds, size=render)
     ctx.invoke(sample, out=str(drive_video), motion="groove", seconds=seconds / 2, size=render,
                seed=0)
-    dataset = out / "data" / "train"
-    ctx.invoke(preprocess, inputs=(str(train_video),), out=str(dataset),   # exact keypoints:
-               keypoints=str(out / "train_openpose"), smooth=False, overwrite=True)  # no jitter
+    dataset = out / "data" / "train"     # the renderer's exact keypoints: not smoothed
+    ctx.invoke(preprocess, inputs=(str(train_video),), out=str(dataset),
+               keypoints=str(out / "train_openpose"), smooth=False, overwrite=True)
     run = out / "run"
     if run.exists():
         shutil.rmtree(run)
