@@ -37,7 +37,6 @@ from infer.normalize import PoseNormalizer, dataset_pose_stats, stats_from_poses
 from infer.trained import TrainedGenerator
 from vid2vid.data import array_to_pose, centered_geometry, pose_to_array, render_maps
 from vid2vid.dataset_dir import META, frame_path, read_meta
-from vid2vid.dropouts import bridge_dropouts, max_dropout_frames
 from vid2vid.errors import UserError
 from vid2vid.pose import read_openpose_json
 from vid2vid.render import LIMB_WIDTH, render_pose
@@ -234,8 +233,7 @@ def fill_gaps(poses: list[np.ndarray], max_gap: int, name: str = "the source"
 class DrivingPoses:
     """Source keypoints -> the generator's maps at model size, frame by frame.
 
-    Smoothing (the hand and face dropouts bridged first, as preprocessing does), then
-    normalisation onto the target (its pixels), then the
+    Smoothing, then normalisation onto the target (its pixels), then the
     target's centred model geometry and the training's rendering. Without
     normalisation the source frame itself goes through the centred geometry,
     as a stored frame of that size would.
@@ -253,8 +251,7 @@ class DrivingPoses:
                  smoothing: OneEuroParams, limb_width: float = LIMB_WIDTH):
         self.poses = source.poses
         if smooth and source.poses:
-            track = bridge_dropouts(np.stack(source.poses), max_dropout_frames(source.fps))
-            self.poses = list(smooth_track(track, source.fps, smoothing))
+            self.poses = list(smooth_track(np.stack(source.poses), source.fps, smoothing))
         self.normalizer = None
         if normalize:
             src_stats = stats_from_poses((array_to_pose(p) if (p[:25, 2] > 0).any() else None

@@ -13,12 +13,10 @@ Ctrl-C or kill -9 the next run resumes from the first uncommitted frame and
 never trusts a half-written file. meta.json gets `"complete": true` last
 (`preprocess.dataset_writer` holds these pieces, shared with the other tasks).
 
-With `--smooth` (the default) a last pass bridges the hand model's and face
-mesh's short dropouts (`vid2vid.dropouts`) and smooths the stored keypoints
-over the whole video, zero phase (`vid2vid.smoothing.smooth_track`), as
-transfer does its driving poses: the maps then move with the body, not with
-the detector's jitter or its switches between full and coarse hands, and lag
-it by nothing. The raw keypoints are kept in `.pose_raw.npy` until
+With `--smooth` a last pass smooths the stored keypoints over the whole video,
+zero phase (`vid2vid.smoothing.smooth_track`, as transfer does its driving
+poses): the maps then move with the body, not with the detector's jitter, and
+lag it by nothing. The raw keypoints are kept in `.pose_raw.npy` until
 meta.json is complete, so a pass cut short is redone from them, never from
 half-smoothed files.
 """
@@ -44,7 +42,6 @@ from preprocess.flow import FlowPerThread, make_flow
 from preprocess.gaps import GapFiller
 from preprocess.mediapipe_to_openpose import VISIBILITY_MIN
 from vid2vid.dataset_dir import META, RAW_POSES, frame_path, write_json_atomic
-from vid2vid.dropouts import MAX_DROPOUT_SECONDS, bridge_dropouts, max_dropout_frames
 from vid2vid.errors import UserError
 from vid2vid.flow_png import write_flow_png
 from vid2vid.png import write_png
@@ -55,8 +52,7 @@ from vid2vid.smoothing import OneEuroParams, smooth_track
 
 
 def _smooth_stored(out: Path, n: int, fps: float, params: OneEuroParams) -> None:
-    """Rewrites pose/ 0..n-1 with the whole track's dropouts bridged and smoothed zero phase
-    (module docstring)."""
+    """Rewrites pose/ 0..n-1 with the whole track smoothed zero phase (module docstring)."""
     from vid2vid.data import array_to_pose, pose_to_array   # torch: only when smoothing
 
     raw_path = out / RAW_POSES
@@ -68,7 +64,7 @@ def _smooth_stored(out: Path, n: int, fps: float, params: OneEuroParams) -> None
         tmp = out / (RAW_POSES + ".partial.npy")
         np.save(tmp, track)
         os.replace(tmp, raw_path)
-    smoothed = smooth_track(bridge_dropouts(track, max_dropout_frames(fps)), fps, params)
+    smoothed = smooth_track(track, fps, params)
     for k in range(n):
         write_openpose_json(frame_path(out, "pose", k), array_to_pose(smoothed[k]))
 
@@ -129,8 +125,8 @@ def preprocess_video(source: Path, out: Path, options: PreprocessOptions,
         "detector": ("openpose-json" if keypoints else
                      "mediapipe-holistic (model_complexity 1, tracking, refined face)"),
         "visibility_min": None if keypoints else VISIBILITY_MIN,
-        "smoothing": ({**options.smoothing.to_dict(), "phase": "zero",
-                       "bridged_dropouts_s": MAX_DROPOUT_SECONDS} if options.smooth else None),
+        "smoothing": ({**options.smoothing.to_dict(), "phase": "zero"} if options.smooth
+                      else None),
         "max_gap": options.max_gap,
         "layout": "OpenPose BODY_25 + face 70 + hands 21, stored-frame pixels",
     }
