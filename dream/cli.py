@@ -28,7 +28,8 @@ from dream.config import TEMPERATURES   # dataclasses only: --help stays instant
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="The mp4 to write [dream_<run>_seed<seed>.mp4]; the poses go to "
                    "<out>_pose/.")
-@click.option("--compare", is_flag=True, help="Also write <out>_compare.mp4: dreamed skeleton | pose map | result.")
+@click.option("--compare", is_flag=True,
+              help="Also write <out>_compare.mp4: dreamed skeleton | pose map | result.")
 @click.option("--motion", "motion_path", default=None, metavar="MOTION_PT",
               help="Motion model to dream with [RUN/motion.pt, else the newest "
                    "runs/motion-*/ trained on RUN's dataset].")
@@ -36,6 +37,8 @@ from dream.config import TEMPERATURES   # dataclasses only: --help stays instant
 @click.option("--whole-body", is_flag=True,
               help="Every limb from the same moment of the dream (no limb streams): the "
                    "model's own whole-body moves, closer to the training dance.")
+@click.option("--body-only", is_flag=True,
+              help="Dream the body alone: no hands or face lent by the run's training frames.")
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="--train: training steps of each of the motion model's trainings (2, "
                    "the judge keeps the best), instead of --minutes.")
@@ -50,7 +53,7 @@ from dream.config import TEMPERATURES   # dataclasses only: --help stays instant
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_path,
-          poses_only, whole_body, steps, minutes, run_dir, holdout, device) -> None:
+          poses_only, whole_body, body_only, steps, minutes, run_dir, holdout, device) -> None:
     """New motion for a trained person: as long as you like, at any frame rate.
 
     \b
@@ -104,5 +107,6 @@ def dream(paths, train_, seconds, fps, seed, temperature, out, compare, motion_p
                         "runs/dancer-<date>; or --train DATASET... to train the motion model")
     result = run_dream(paths[0], seconds=seconds, fps=fps, seed=seed, out=out, compare=compare,
                        motion=motion_path, device=device, render=not poses_only,
-                       temperature=temperature, whole_body=whole_body)
+                       temperature=temperature, whole_body=whole_body,
+                       details=not body_only)
     click.echo(result.line())

@@ -2,6 +2,7 @@
 
     RUN (a generator run) --its dataset--> the person's pixel frame (dream.pose_frame)
     motion.pt --sample(seed, k / fps)--> BODY_25 poses in that frame
+      --hands and face lent by its training frames (dream.details)--> full poses
       --> OUT_pose/NNNNNN.json (OpenPose JSON, as pose/) --infer.transfer--> OUT.mp4
 
 Rendering is transfer's own (infer.transfer): the dreamed folder is a SOURCE
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from dream.checkpoint import MOTION_FILE, MotionModel, load_motion_model
+from dream.details import DetailLender, lender_for
 from dream.motion_data import read_body_poses
 from dream.pose_frame import PoseFrame, measure_frame
 from infer.driving import TransferOptions
@@ -45,11 +47,14 @@ class DreamResult:
     sample_seconds: float
     seconds: float
     motion: Path
+    details: tuple[str, ...] = ()       # parts lent by the training frames (dream.details)
 
     def line(self) -> str:
         rate = self.frames / max(self.sample_seconds, 1e-9)
         text = (f"dreamed {self.frames} poses ({self.frames / self.fps:.1f} s at {self.fps:g} "
                 f"fps, {rate:.0f} poses/s) with {self.motion} -> {self.poses}/")
+        text += (f" ({', '.join(self.details)} from the training frames)" if self.details
+                 else " (body only: no hands or face)")
         if self.video is not None:
             text += f", {self.video}"
         if self.compare is not None:
@@ -98,12 +103,17 @@ def person_frame(dataset: Path, model: MotionModel) -> PoseFrame:
 
 
 def dream_keypoints(model: MotionModel, frame: PoseFrame, seed: int, frames: int, fps: float,
-                    temperature: float = 1.0, limb_streams: bool | None = None) -> np.ndarray:
-    """`[frames, 137, 3]` keypoints (body dreamed, face and hands missing) at k / fps seconds;
-    `limb_streams` as MotionGenerator.sample (None: the model's config)."""
+                    temperature: float = 1.0, limb_streams: bool | None = None,
+                    lender: DetailLender | None = None) -> np.ndarray:
+    """`[frames, 137, 3]` keypoints at k / fps seconds: the body dreamed, hands and face lent
+    by `lender` (None: missing); `limb_streams` as MotionGenerator.sample (None: the
+    model's config)."""
     features = model.generator.sample(seed, np.arange(frames) / fps, temperature, limb_streams)
+    body = frame.to_keypoints(features)
+    if lender is not None:
+        return lender.lend(body, fps)
     out = np.zeros((frames, N_KEYPOINTS, 3), np.float32)
-    out[:, :25] = frame.to_keypoints(features)
+    out[:, :25] = body
     return out
 
 
@@ -124,9 +134,10 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
           out: str | Path | None = None, compare: bool = False, motion: str | None = None,
           device: str = "auto", render: bool = True, runs_root: Path = Path("runs"),
           progress: bool = True, temperature: float | None = None,
-          whole_body: bool = False) -> DreamResult:
+          whole_body: bool = False, details: bool = True) -> DreamResult:
     """Dreams `seconds` of motion for RUN's person; writes OUT_pose/ and (render) OUT.mp4.
-    `whole_body`: every limb from the same moment (no limb streams, dream.model)."""
+    `whole_body`: every limb from the same moment (no limb streams, dream.model);
+    `details`: hands and face lent by the training frames (dream.details)."""
     t0 = time.time()
     run = Path(run)
     if not run.exists():
@@ -155,14 +166,17 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
     fps = float(fps or frame.fps)
     n = max(1, int(round(seconds * fps)))
     out = Path(out) if out is not None else Path(f"dream_{run.name}_seed{seed}.mp4")
+    lender = lender_for(dataset, model.config.holdout, frame.torso, frame.joints) \
+        if details else None
     ts = time.time()
     streams = model.config.limb_streams and not whole_body
-    keypoints = dream_keypoints(model, frame, seed, n, fps, temperature, streams)
+    keypoints = dream_keypoints(model, frame, seed, n, fps, temperature, streams, lender)
     sample_seconds = time.time() - ts
     poses = write_pose_folder(out.with_name(f"{out.stem}_pose"), keypoints, fps, frame.size,
                               made_by="vid2vid dream", run=str(run), seed=seed,
                               temperature=temperature, motion=str(model.path),
-                              limb_streams=streams)
+                              limb_streams=streams,
+                              details=list(lender.parts) if lender else [])
     video = compare_path = None
     if render:
         options = TransferOptions(checkpoint=str(run), compare=compare, normalize=False,
@@ -170,4 +184,4 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
         result = transfer(poses, dataset, out, options, progress=progress)
         video, compare_path = result.output, result.compare
     return DreamResult(poses, video, compare_path, n, fps, sample_seconds, time.time() - t0,
-                       model.path)
+                       model.path, lender.parts if lender else ())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vid2vid.data import pose_to_array
+from vid2vid.data import N_KEYPOINTS, pose_to_array
 from vid2vid.dataset_dir import META, frame_path, load_dataset
 from vid2vid.errors import UserError
 from vid2vid.pose import read_openpose_json
@@ -56,6 +56,13 @@ def read_body_poses(root: Path) -> tuple[dict, np.ndarray]:
     One-line UserErrors for a missing folder, another task's dataset and a
     dataset without poses.
     """
+    meta, keypoints = read_keypoints(root)
+    return meta, keypoints[:, :25].copy()
+
+
+def read_keypoints(root: Path) -> tuple[dict, np.ndarray]:
+    """(meta.json, `[N, 137, 3]` keypoints of every frame: body, face, hands), with the
+    errors of `read_body_poses`."""
     root = Path(root)
     if not root.exists():
         raise UserError(f"dataset {root} does not exist; pass a dataset directory written by "
@@ -71,12 +78,12 @@ def read_body_poses(root: Path) -> tuple[dict, np.ndarray]:
     if not (root / "pose").is_dir() or not frame_path(root, "pose", 0).exists():
         raise UserError(f"{root} has no pose/ keypoints; run vid2vid preprocess on its video "
                         "again (with --task pose), or import OpenPose JSON with --keypoints")
-    body = np.zeros((n, 25, 3), np.float32)
+    keypoints = np.zeros((n, N_KEYPOINTS, 3), np.float32)
     for k in range(n):
         path = frame_path(root, "pose", k)
         if path.exists():
-            body[k] = pose_to_array(read_openpose_json(path))[:25]
-    return meta, body
+            keypoints[k] = pose_to_array(read_openpose_json(path))
+    return meta, keypoints
 
 
 def load_motion(root: Path, holdout: float) -> MotionSequence:

@@ -1,0 +1,156 @@
+"""Hands and a face for dreamed bodies, lent by the person's own training frames.
+
+The motion model dreams BODY_25 only, but the generator it renders with was
+trained on maps that also draw both hands and the face (mediapipe's full ones,
+or the body model's coarse ones where those missed). A body alone is a map it
+never saw: the hands and face come out blurred or missing.
+
+So each dreamed frame borrows them, part by part, from the training frame whose
+pose of that part is closest (a hand: the arm's two bones; the face: the head's
+points around the nose), moved rigidly onto the dream: a hand turns with the
+forearm and hangs from the wrist, the face turns with the head (the rotation
+that best maps the lender's neck, eyes and ears onto the dream's, about the
+nose). Each part lends only in the form the person's data shows it most
+(full or coarse), the form the generator saw most. The borrowed offsets are
+smoothed over about 0.1 s, so a change of lender does not make the part jump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dream.motion_data import read_keypoints
+from dream.pose_frame import CONFIDENCE, NECK
+from vid2vid.pose import BODY
+
+SMOOTH_SECONDS = 0.1        # Gaussian sigma over the borrowed offsets
+
+_B = BODY
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    points: slice                   # in the [137, 3] layout
+    pivot: int                      # BODY_25 joint it hangs from
+    levers: tuple[int, ...]         # BODY_25 joints that turn it (about the pivot)
+    pose: tuple[int, ...]           # BODY_25 joints whose pose picks the lender
+
+
+PARTS = (
+    Part("face", slice(25, 95), _B["Nose"], (NECK, _B["REye"], _B["LEye"], _B["REar"],
+                                             _B["LEar"]),
+         (_B["Nose"], _B["REye"], _B["LEye"], _B["REar"], _B["LEar"])),
+    Part("left hand", slice(95, 116), _B["LWrist"], (_B["LElbow"],),
+         (_B["LShoulder"], _B["LElbow"], _B["LWrist"])),
+    Part("right hand", slice(116, 137), _B["RWrist"], (_B["RElbow"],),
+         (_B["RShoulder"], _B["RElbow"], _B["RWrist"])),
+)
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian of `sigma` frames along axis 0, the ends held (no pull towards 0)."""
+    r = int(np.ceil(3 * sigma))
+    if r < 1 or len(x) < 2:
+        return x
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    padded = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)])
+    return sum(w / k.sum() * padded[i:i + len(x)] for i, w in enumerate(k))
+
+
+def _nearest(x: np.ndarray, bank: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """`[T]`: the row of `bank` closest to each row of `x` (in chunks: an hour of dream at
+    50 fps against a thousand lenders would not fit at once)."""
+    return np.concatenate([((x[s:s + chunk, None] - bank[None]) ** 2).sum(-1).argmin(1)
+                           for s in range(0, len(x), chunk)])
+
+
+def _rotation(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """`[T, 2, 2]`: per frame, the rotation that best maps the offsets `src` `[T, K, 2]` onto
+    `dst` (least squares, no scale: one person, one size)."""
+    dot = (src * dst).sum((1, 2))
+    cross = (src[..., 0] * dst[..., 1] - src[..., 1] * dst[..., 0]).sum(1)
+    a = np.arctan2(cross, dot)
+    c, s = np.cos(a), np.sin(a)
+    return np.stack([np.stack([c, -s], 1), np.stack([s, c], 1)], 1)
+
+
+def _descriptor(body: np.ndarray, part: Part, torso: float) -> np.ndarray:
+    """`[T, 25, 2+]` body -> `[T, D]`: the part's pose joints relative to the first of them
+    (in torso lengths), so lenders are picked by the part's pose, not by where it is."""
+    pts = body[:, part.pose, :2]
+    return ((pts - pts[:, :1]) / torso).reshape(len(body), -1)
+
+
+class DetailLender:
+    """The training frames that lend each part (see the module docstring).
+
+    keypoints: `[N, 137, 3]` training keypoints of one person in the frame the
+    dream is written in; torso: that frame's torso length in pixels; joints:
+    which BODY_25 joints its dreams show (PoseFrame.joints).
+    """
+
+    def __init__(self, keypoints: np.ndarray, torso: float, joints: tuple[bool, ...]):
+        self.torso = float(torso)
+        self.lenders: dict[str, tuple[Part, np.ndarray, np.ndarray, np.ndarray]] = {}
+        kp = np.asarray(keypoints, np.float32)
+        for part in PARTS:
+            # Only joints the dreams show can place or pick a part.
+            part = Part(part.name, part.points, part.pivot,
+                        tuple(j for j in part.levers if joints[j]),
+                        tuple(j for j in part.pose if joints[j]))
+            if not joints[part.pivot] or not part.levers or len(part.pose) < 2:
+                continue
+            needed = (part.pivot,) + part.levers + part.pose
+            present = kp[:, part.points, 2] > 0
+            usable = present.any(1) & (kp[:, needed, 2] > 0).all(1)
+            if not usable.any():
+                continue
+            # The form the data shows most: which of the part's points are there.
+            forms, counts = np.unique(present[usable], axis=0, return_counts=True)
+            form = forms[counts.argmax()]
+            rows = np.flatnonzero(usable & (present == form).all(1))
+            lender = kp[rows]
+            self.lenders[part.name] = (part, _descriptor(lender, part, self.torso), lender, form)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.lenders)
+
+    def lend(self, body: np.ndarray, fps: float) -> np.ndarray:
+        """`[T, 25, 3]` dreamed body -> `[T, 137, 3]` with the parts borrowed (those no
+        training frame can lend stay missing)."""
+        out = np.zeros((len(body), 137, 3), np.float32)
+        out[:, :25] = body
+        for name in self.lenders if len(body) else ():
+            part, keys, lender, form = self.lenders[name]
+            want = _descriptor(body, part, self.torso)
+            pick = lender[_nearest(want, keys)]                         # [T, 137, 3]
+            levers = list(part.levers)
+            # Turn the lender's part so its levers point where the dream's do, about the pivot.
+            turn = _rotation(pick[:, levers, :2] - pick[:, part.pivot, None, :2],
+                             body[:, levers, :2] - body[:, part.pivot, None, :2])
+            offsets = pick[:, part.points, :2] - pick[:, part.pivot, None, :2]
+            offsets = np.einsum("tij,tkj->tki", turn, offsets)
+            offsets = _smooth(offsets, SMOOTH_SECONDS * fps)
+            placed = out[:, part.points]
+            placed[..., :2] = np.where(form[None, :, None],
+                                       body[:, part.pivot, None, :2] + offsets, 0.0)
+            placed[..., 2] = np.where(form[None], CONFIDENCE, 0.0)
+            out[:, part.points] = placed
+        return out
+
+
+def lender_for(dataset: Path, holdout: float, torso: float, joints: tuple[bool, ...]
+               ) -> DetailLender | None:
+    """A DetailLender from the training share of a pose dataset; None where the dataset is
+    gone (a run copied without its data) or shows no hands or face."""
+    if not Path(dataset).exists():
+        return None
+    _, keypoints = read_keypoints(dataset)
+    keypoints = keypoints[:int(np.floor(len(keypoints) * (1.0 - holdout)))]
+    lender = DetailLender(keypoints, torso, joints)
+    return lender if lender.parts else None
