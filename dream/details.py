@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,9 +62,10 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return sum(w / k.sum() * padded[i:i + len(x)] for i, w in enumerate(k))
 
 
-def _nearest(x: np.ndarray, bank: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """`[T]`: the row of `bank` closest to each row of `x` (in chunks: an hour of dream at
-    50 fps against a thousand lenders would not fit at once)."""
+def _nearest(x: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """`[T]`: the row of `bank` closest to each row of `x`, in chunks of about 4M numbers (an
+    hour of dream at 50 fps against thousands of lenders would not fit at once)."""
+    chunk = max(1, 2 ** 22 // max(bank.size, 1))
     return np.concatenate([((x[s:s + chunk, None] - bank[None]) ** 2).sum(-1).argmin(1)
                            for s in range(0, len(x), chunk)])
 
@@ -85,6 +87,14 @@ def _descriptor(body: np.ndarray, part: Part, torso: float) -> np.ndarray:
     return ((pts - pts[:, :1]) / torso).reshape(len(body), -1)
 
 
+class _Lenders(NamedTuple):
+    part: Part                  # with the levers and pose joints the dreams show
+    keys: np.ndarray            # [N, D] each lender's pose of the part (_descriptor)
+    anchors: np.ndarray         # [N, 1 + levers, 2] its pivot, then its levers
+    shapes: np.ndarray          # [N, points, 2] the part's points
+    form: np.ndarray            # [points] bool: the form lent (the data's most common)
+
+
 class DetailLender:
     """The training frames that lend each part (see the module docstring).
 
@@ -95,7 +105,7 @@ class DetailLender:
 
     def __init__(self, keypoints: np.ndarray, torso: float, joints: tuple[bool, ...]):
         self.torso = float(torso)
-        self.lenders: dict[str, tuple[Part, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.lenders: dict[str, _Lenders] = {}
         kp = np.asarray(keypoints, np.float32)
         for part in PARTS:
             # Only joints the dreams show can place or pick a part.
@@ -112,9 +122,10 @@ class DetailLender:
             # The form the data shows most: which of the part's points are there.
             forms, counts = np.unique(present[usable], axis=0, return_counts=True)
             form = forms[counts.argmax()]
-            rows = np.flatnonzero(usable & (present == form).all(1))
-            lender = kp[rows]
-            self.lenders[part.name] = (part, _descriptor(lender, part, self.torso), lender, form)
+            lent = kp[usable & (present == form).all(1)]
+            self.lenders[part.name] = _Lenders(
+                part, _descriptor(lent, part, self.torso),
+                lent[:, (part.pivot,) + part.levers, :2], lent[:, part.points, :2], form)
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -125,22 +136,23 @@ class DetailLender:
         training frame can lend stay missing)."""
         out = np.zeros((len(body), 137, 3), np.float32)
         out[:, :25] = body
-        for name in self.lenders if len(body) else ():
-            part, keys, lender, form = self.lenders[name]
-            want = _descriptor(body, part, self.torso)
-            pick = lender[_nearest(want, keys)]                         # [T, 137, 3]
-            levers = list(part.levers)
+        if not len(body):
+            return out
+        for part, keys, anchors, shapes, form in self.lenders.values():
+            pick = _nearest(_descriptor(body, part, self.torso), keys)
+            pivot = body[:, part.pivot, None, :2]
+            levers = body[:, list(part.levers), :2] - pivot
             # Turn the lender's part so its levers point where the dream's do, about the pivot.
-            turn = _rotation(pick[:, levers, :2] - pick[:, part.pivot, None, :2],
-                             body[:, levers, :2] - body[:, part.pivot, None, :2])
-            offsets = pick[:, part.points, :2] - pick[:, part.pivot, None, :2]
-            offsets = np.einsum("tij,tkj->tki", turn, offsets)
-            offsets = _smooth(offsets, SMOOTH_SECONDS * fps)
-            placed = out[:, part.points]
-            placed[..., :2] = np.where(form[None, :, None],
-                                       body[:, part.pivot, None, :2] + offsets, 0.0)
-            placed[..., 2] = np.where(form[None], CONFIDENCE, 0.0)
-            out[:, part.points] = placed
+            turn = _rotation(anchors[pick, 1:] - anchors[pick, :1], levers)
+            offsets = np.einsum("tij,tkj->tki", turn, shapes[pick] - anchors[pick, :1])
+            # Smoothed along the dream's first lever, not the image axes: a part that spins
+            # would shrink towards its pivot.
+            axis = _rotation(np.broadcast_to(np.float32([[1.0, 0.0]]), levers[:, :1].shape),
+                             levers[:, :1])
+            local = _smooth(np.einsum("tji,tkj->tki", axis, offsets), SMOOTH_SECONDS * fps)
+            offsets = np.einsum("tij,tkj->tki", axis, local)
+            out[:, part.points, :2] = np.where(form[None, :, None], pivot + offsets, 0.0)
+            out[:, part.points, 2] = np.where(form[None], CONFIDENCE, 0.0)
         return out
 
 

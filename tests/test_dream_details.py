@@ -112,6 +112,7 @@ def test_the_face_turns_with_the_head_and_joints_the_dream_lacks_are_skipped():
     nose = kp[B["Nose"], :2]
     body = kp[:25].copy()
     body[:, :2] = (body[:, :2] - nose) @ rot.T + nose
+    body[[B["REar"], B["LEar"]]] = 0                # as PoseFrame.to_keypoints writes them
     out = lender.lend(body[None], fps=25.0)
     np.testing.assert_allclose(out[0, FACE, :2], (kp[FACE, :2] - nose) @ rot.T + nose, atol=1e-3)
 
@@ -150,3 +151,14 @@ def test_dream_lends_hands_and_body_only_does_not(figure_with_hands, tmp_path):
     np.testing.assert_allclose(kp_b[:25], kp[:25])        # the same body either way
     # A dataset gone (a run copied without its data): the body alone, no error.
     assert lender_for(tmp_path / "gone", 0.2, 10.0, ALL) is None
+
+
+def test_a_spinning_hand_keeps_its_size():
+    shape = hand_shape(6)
+    lender = DetailLender(np.stack([with_hand(person(0.0), shape)]), torso=60.0, joints=ALL)
+    angles = np.linspace(0, 4 * np.pi, 50)          # two turns in 2 s at 25 fps
+    out = lender.lend(np.stack([person(a)[:25] for a in angles]), fps=25.0)
+    local = out[:, RIGHT_HAND, :2] - out[:, B["RWrist"], None, :2]
+    np.testing.assert_allclose(np.linalg.norm(local, axis=2),
+                               np.broadcast_to(np.linalg.norm(shape, axis=1), (50, 21)),
+                               rtol=1e-4)
