@@ -26,6 +26,7 @@ import numpy as np
 from dream.motion_data import read_keypoints
 from dream.pose_frame import CONFIDENCE, NECK
 from vid2vid.pose import BODY
+from vid2vid.smoothing import gaussian
 
 SMOOTH_SECONDS = 0.1        # Gaussian sigma over the borrowed offsets
 
@@ -50,16 +51,6 @@ PARTS = (
     Part("right hand", slice(116, 137), _B["RWrist"], (_B["RElbow"],),
          (_B["RShoulder"], _B["RElbow"], _B["RWrist"])),
 )
-
-
-def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian of `sigma` frames along axis 0, the ends held (no pull towards 0)."""
-    r = int(np.ceil(3 * sigma))
-    if r < 1 or len(x) < 2:
-        return x
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    padded = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)])
-    return sum(w / k.sum() * padded[i:i + len(x)] for i, w in enumerate(k))
 
 
 def _nearest(x: np.ndarray, bank: np.ndarray) -> np.ndarray:
@@ -149,7 +140,7 @@ class DetailLender:
             # would shrink towards its pivot.
             axis = _rotation(np.broadcast_to(np.float32([[1.0, 0.0]]), levers[:, :1].shape),
                              levers[:, :1])
-            local = _smooth(np.einsum("tji,tkj->tki", axis, offsets), SMOOTH_SECONDS * fps)
+            local = gaussian(np.einsum("tji,tkj->tki", axis, offsets), SMOOTH_SECONDS * fps)
             offsets = np.einsum("tij,tkj->tki", axis, local)
             out[:, part.points, :2] = np.where(form[None, :, None], pivot + offsets, 0.0)
             out[:, part.points, 2] = np.where(form[None], CONFIDENCE, 0.0)

@@ -9,12 +9,11 @@ crops the driving face the same way.
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
 from preprocess.edges import edge_map
+from vid2vid.smoothing import gaussian
 
 FACE_CROP_SCALE = 2.5    # crop side / width of the 68 landmarks: room for hair, ears, neck
 CROP_RAISE = 0.25        # crop centre sits this share of the landmark box's height above its
@@ -23,15 +22,6 @@ CENTER_SIGMA_S = 0.2     # Gaussian (zero-phase) smoothing of the crop centre, s
 SIDE_MEDIAN_S = 2.0      # running-median window of the crop side, seconds ...
 SIDE_SIGMA_S = 0.5       # ... then Gaussian-smoothed, seconds: the zoom barely moves
 FOREHEAD_RAISE = 0.3     # face region: brows raised by this share of the brow-to-chin distance
-
-def _gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Zero-phase Gaussian smoothing with the end values held beyond the ends."""
-    if sigma <= 0 or len(x) < 2:
-        return x.astype(np.float64)
-    r = int(math.ceil(3 * sigma))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    return np.convolve(np.pad(x.astype(np.float64), r, mode="edge"), k / k.sum(), mode="valid")
-
 
 def _running_median(x: np.ndarray, window: int) -> np.ndarray:
     half = max(window // 2, 0)
@@ -66,8 +56,8 @@ def crop_track(faces: np.ndarray, present: np.ndarray, fps: float) -> np.ndarray
     cy = fill((lo[:, 1] + hi[:, 1]) / 2 - CROP_RAISE * (hi[:, 1] - lo[:, 1]))
     side = FACE_CROP_SCALE * fill(hi[:, 0] - lo[:, 0])
     window = max(1, int(round(SIDE_MEDIAN_S * fps)))
-    side = _gaussian(_running_median(side, window), SIDE_SIGMA_S * fps)
-    return np.stack([_gaussian(cx, CENTER_SIGMA_S * fps), _gaussian(cy, CENTER_SIGMA_S * fps),
+    side = gaussian(_running_median(side, window), SIDE_SIGMA_S * fps)
+    return np.stack([gaussian(cx, CENTER_SIGMA_S * fps), gaussian(cy, CENTER_SIGMA_S * fps),
                      side], axis=1)
 
 

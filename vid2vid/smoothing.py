@@ -17,6 +17,9 @@ lags fast motion by a few frames, which a driving pose cannot afford (the
 body would trail the music); the backward pass leads by as much, so the
 average has no lag, and for a first-order low-pass its response is the
 forward one squared (as `scipy.signal.filtfilt`).
+
+`gaussian` is the plain zero-phase Gaussian over time, for tracks that need
+no speed-dependent cut-off (a face crop's centre, a dream's lent hands).
 """
 
 from __future__ import annotations
@@ -27,6 +30,18 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vid2vid.pose import Pose
+
+
+def gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing of `sigma` frames along axis 0 (float64), the end values
+    held beyond the ends (no pull towards 0)."""
+    x = np.asarray(x, np.float64)
+    if sigma <= 0 or len(x) < 2:
+        return x
+    r = int(math.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    padded = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)])
+    return sum(w * padded[i:i + len(x)] for i, w in enumerate(k / k.sum()))
 
 
 @dataclass(frozen=True)
