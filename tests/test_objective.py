@@ -325,43 +325,6 @@ def test_motion_l1_reads_only_where_the_real_clip_moves():
     assert "0:l1_motion" not in _run(_cfg(), _nets(G=ScriptedG(off)), batch, backward=False)
 
 
-def test_keypoint_mask_covers_present_points_within_the_radius():
-    kp = torch.zeros(1, 2, 3, 3)                      # [B, T, K, 3]
-    kp[0, 0, 0] = torch.tensor([5.0, 6.0, 1.0])       # x 5, y 6
-    kp[0, 0, 1] = torch.tensor([20.0, 20.0, 0.0])     # not detected: ignored
-    m = losses.keypoint_mask(kp, (16, 24), 2.0)
-    assert m.shape == (1, 2, 1, 16, 24)
-    assert m[0, 0, 0, 6, 5] == 1 and m[0, 0, 0, 6, 7] == 1 and m[0, 0, 0, 8, 5] == 1
-    assert m[0, 0, 0, 6, 8] == 0 and m[0, 0, 0, 8, 7] == 0      # 3 px; sqrt(8) px
-    assert m[0, 0].sum() == 13 and not m[0, 1].any()           # a disc of radius 2; no points
-
-
-def test_hand_l1_reads_only_around_the_hands():
-    from train.objective import HAND_RADIUS, hand_mask
-    from vid2vid.pose import HAND_POINTS
-
-    kp = torch.zeros(1, T, 137, 3)
-    kp[:, :, 4] = torch.tensor([8.0, 20.0, 1.0])                 # right wrist
-    kp[:, :, HAND_POINTS[-1]] = torch.tensor([24.0, 20.0, 1.0])  # a right-hand point
-    kp[:, :, 0] = torch.tensor([16.0, 8.0, 1.0])                 # the nose is not a hand
-    hands = hand_mask(kp, (SIZE, SIZE))
-    r = HAND_RADIUS * SIZE
-    assert hands[0, 0, 0, 20, 8] == 1 and hands[0, 0, 0, 20, 24] == 1
-    assert hands[0, 0, 0, 8, 16] == 0 and hands.mean() < 2 * 3.2 * (r + 1) ** 2 / SIZE ** 2
-    batch = _batch()._replace(hands=hands)
-    inside = hands.expand_as(batch.reals)
-    off = torch.where(inside > 0, batch.reals + 0.5, batch.reals)
-    out = _run(_cfg(hand_l1=2.0), _nets(G=ScriptedG(off)), batch, backward=False)
-    assert out["0:l1_hands"] == pytest.approx(2.0 * 0.5, rel=1e-4)
-    right = torch.where(inside > 0, batch.reals, batch.reals + 0.5)
-    assert _run(_cfg(hand_l1=2.0), _nets(G=ScriptedG(right)), batch,
-                backward=False)["0:l1_hands"] == 0.0
-    # Off by default, and without a mask (a batch built without keypoints).
-    assert "0:l1_hands" not in _run(_cfg(), _nets(G=ScriptedG(off)), batch, backward=False)
-    assert "0:l1_hands" not in _run(_cfg(hand_l1=2.0), _nets(G=ScriptedG(off)), _batch(),
-                                    backward=False)
-
-
 # -- feature matching ------------------------------------------------------------------------
 
 def test_fm_sum_is_layers_times_the_mean():

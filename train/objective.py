@@ -43,7 +43,6 @@ from vid2vid.crops import crop_and_resize
 from vid2vid.generate import frame_window, map_window
 from vid2vid.models import (DiscriminatorOutput, FaceDiscriminator, Generator, ImageDiscriminator,
                             TemporalDiscriminator, warp)
-from vid2vid.pose import HAND_POINTS
 
 
 @dataclass
@@ -178,15 +177,6 @@ def all_finite(loss: torch.Tensor, *modules: torch.nn.Module) -> torch.Tensor:
     return torch.isfinite(loss) & torch.isfinite(norms).all()
 
 
-HAND_RADIUS = 0.04   # of the frame height: 5 px at 128, a glove with the wrist
-
-
-def hand_mask(keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Where `loss.hand_l1` looks: within HAND_RADIUS of the height of a hand keypoint
-    or a wrist. keypoints [B, T, 137, 3] in model pixels -> [B, T, 1, H, W]."""
-    return losses.keypoint_mask(keypoints[..., HAND_POINTS, :], size, HAND_RADIUS * size[0])
-
-
 class Batch(NamedTuple):
     """One batch of clips on the device, `[B, T, C, H, W]`.
 
@@ -195,8 +185,7 @@ class Batch(NamedTuple):
     [B, T] which of them exist, on the CPU, so that the step decides what to
     crop without a device sync (both from the loader: `vid2vid.data.Clip`).
     video [B] (long, on the device): each clip's training video, the background
-    plate G reads (None: a model with at most one plate). hands [B, T, 1, H, W]:
-    `hand_mask`, where `loss.hand_l1` looks (None: that term is off).
+    plate G reads (None: a model with at most one plate).
     """
 
     maps: torch.Tensor
@@ -208,7 +197,6 @@ class Batch(NamedTuple):
     part_boxes: torch.Tensor
     part_found: torch.Tensor
     video: Optional[torch.Tensor] = None
-    hands: Optional[torch.Tensor] = None
 
 
 class ChunkObjective(torch.nn.Module):
@@ -310,8 +298,6 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
     if lw.motion_l1 > 0:
         moved = losses.motion_mask(reals)[:, c0:c1]
         terms["l1_motion"] = lw.motion_l1 * losses.l1_loss(fake, real, moved)
-    if lw.hand_l1 > 0 and batch.hands is not None:
-        terms["l1_hands"] = lw.hand_l1 * losses.l1_loss(fake, real, batch.hands[:, c0:c1])
     fg = torch.stack([o.fg_mask for o in outs], 1)
     terms["fg"] = lw.fg_mask * losses.l1_loss(fg, masks[:, c0:c1])
 

@@ -45,7 +45,7 @@ import yaml
 from train.distributed import (World, agree_on_device, all_agree, data_parallel, init_world,
                                mean_over_ranks, shutdown)
 from train.objective import (Batch, ChunkObjective, all_finite, build_networks, ema_update,
-                             hand_mask, optimizer_steps)
+                             optimizer_steps)
 from train.sample_grids import write_grid, write_image, write_sample_video
 from train.schedule import (Stage, build_stages, extend_stages, format_table, lr_scale,
                             stage_at)
@@ -412,11 +412,9 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             flow_valid = clip.flow_valid.to(device, non_blocking=True)
             B, T, _, H, W = reals.shape
             maps_list = [maps[:, t].contiguous(memory_format=memory_format) for t in range(T)]
-            hands = (hand_mask(clip.keypoints.to(device, non_blocking=True), (H, W))
-                     if cfg.loss.hand_l1 > 0 else None)
             batch = Batch(maps, maps_list, reals, masks, gt_flow, flow_valid,
                           clip.part_boxes.to(device, non_blocking=True), clip.part_found,
-                          clip.source[:, 0].to(device, non_blocking=True), hands)
+                          clip.source[:, 0].to(device, non_blocking=True))
             fakes: list[torch.Tensor] = []
             step_bad = torch.zeros((), dtype=torch.bool, device=device)
 

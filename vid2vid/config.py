@@ -256,10 +256,6 @@ class LossWeights:
         motion_l1: the same over where the real frame changed since the previous one
             (`losses.motion_mask`): hands and arms, which L1 over the frame fades. Not in
             vid2vid; 10 (RESULTS.md, 16th ablation).
-        hand_l1: the same over the hands (within `objective.HAND_RADIUS` of the frame
-            height of a hand keypoint or a wrist): they carry 40 % of the dancer's warp
-            error on 1.6 % of its pixels (RESULTS.md, twenty-sixth ablation). Not in
-            vid2vid; off.
         perceptual_net: the network of the perceptual loss. "vgg19":
             torchvision's ImageNet VGG19 (relu1_1..relu5_1), when its weights
             are in the torch hub cache. vid2vid: this. "hed_vgg16": the VGG16
@@ -290,7 +286,6 @@ class LossWeights:
     still_flow: bool = False
     person_l1: float = 10.0
     motion_l1: float = 10.0
-    hand_l1: float = 0.0
     perceptual_net: PerceptualNet = "vgg19"
 
     def __post_init__(self) -> None:

@@ -270,25 +270,6 @@ def motion_mask(frames: Tensor, threshold: float = 0.1, grow: int = 2) -> Tensor
     return moved.unflatten(0, x.shape[:2])
 
 
-def keypoint_mask(points: Tensor, size: tuple[int, int], radius: float) -> Tensor:
-    """1 within `radius` pixels of any present keypoint (confidence > 0), else 0. Detached.
-
-    Shape:
-        - points: [..., K, 3], (x, y, confidence) in pixels of `size` = (H, W)
-        - output: [..., 1, H, W]
-    """
-    if points.dim() < 2 or points.shape[-1] != 3:
-        raise ValueError(f"keypoint_mask: expected [..., K, 3], got {tuple(points.shape)}")
-    h, w = size
-    p = points.detach().float()
-    xs = torch.arange(w, device=p.device, dtype=p.dtype)
-    ys = torch.arange(h, device=p.device, dtype=p.dtype)
-    dx = xs - p[..., 0, None, None]                       # [..., K, 1, W]
-    dy = ys[:, None] - p[..., 1, None, None]              # [..., K, H, 1]
-    near = (dx ** 2 + dy ** 2 <= radius ** 2) & (p[..., 2, None, None] > 0)
-    return near.any(-3, keepdim=True).float()
-
-
 def occlusion_mask_loss(mask: Tensor, confidence: Tensor) -> Tensor:
     """Pull the occlusion mask m to 0 (warp) where the flow is reliable and to 1
     (hallucinate) where it is not: mean |m - (1 - confidence)|.

@@ -56,9 +56,6 @@ FACE_PARTS = {
 }
 
 SIZES = {"body": 25, "face": 70, "left_hand": 21, "right_hand": 21}
-# The hands in the flat [137] layout (body, face, left hand, right hand): both wrists of
-# the body, then every point of both hands.
-HAND_POINTS = (4, 7) + tuple(range(25 + 70, 25 + 70 + 21 + 21))
 _JSON_KEYS = {
     "body": "pose_keypoints_2d",
     "face": "face_keypoints_2d",
