@@ -1,4 +1,4 @@
-"""Image, temporal and face discriminators, and the face and hand crops they use."""
+"""Image, temporal and face discriminators, and the face crops they use."""
 
 import dataclasses
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vid2vid.config import ModelConfig
-from vid2vid.crops import crop_and_resize, face_boxes, hand_boxes
+from vid2vid.crops import crop_and_resize, face_boxes
 from vid2vid.models import (
     DiscriminatorOutput,
     FaceDiscriminator,
@@ -214,30 +214,6 @@ def test_face_box_is_shifted_inside_the_frame():
     boxes, _ = face_boxes(None, face, (64, 64), scale=2.5)
     assert boxes[0, 0] == pytest.approx(-0.5) and boxes[0, 1] == pytest.approx(-0.5)
     assert boxes[0, 2] - boxes[0, 0] == pytest.approx(50.0)
-
-
-def test_hand_boxes_cover_each_hand_and_flag_missing_ones():
-    kp = torch.zeros(2, 137, 3)
-    kp[:, 1] = torch.tensor([50.0, 20.0, 1.0])   # neck and mid hip: a 40 px torso
-    kp[:, 8] = torch.tensor([50.0, 60.0, 1.0])
-    kp[0, 7] = torch.tensor([80.0, 50.0, 1.0])    # left wrist, then a 30 px wide left hand
-    kp[0, 95:116] = torch.tensor([95.0, 50.0, 1.0])
-    kp[0, 96] = torch.tensor([110.0, 50.0, 1.0])
-    kp[0, 4] = torch.tensor([20.0, 50.0, 1.0])    # right wrist and a coarse 3-point hand
-    kp[0, 116] = torch.tensor([18.0, 52.0, 1.0])
-    kp[0, 117] = torch.tensor([16.0, 54.0, 1.0])
-    kp[1, 4] = torch.tensor([20.0, 50.0, 1.0])    # frame 1: a wrist alone is not a hand
-    boxes, valid = hand_boxes(kp, (100, 120))
-    assert boxes.shape == (2, 2, 4) and valid.tolist() == [[True, True], [False, False]]
-    # Left: centre (95, 50), side 1.5 x 30 = 45 (more than half the torso).
-    torch.testing.assert_close(boxes[0, 0], torch.tensor([72.5, 27.5, 117.5, 72.5]))
-    # Right: a 4 px extent, so half the torso (20 px) round its centre (18, 52).
-    torch.testing.assert_close(boxes[0, 1], torch.tensor([8.0, 42.0, 28.0, 62.0]))
-    # Missing hands get a quarter-frame box in the middle, so cropping still works.
-    assert (boxes[1, :, 2] - boxes[1, :, 0]).tolist() == [25.0, 25.0]
-    # Inside the frame: a left hand at the right border is shifted back in.
-    kp[0, 95:116, 0] = 118.0
-    assert hand_boxes(kp, (100, 120))[0][0, 0, 2] == pytest.approx(119.5)
 
 
 def test_crop_and_resize_identity_and_exact_subcrop():

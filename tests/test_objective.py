@@ -16,7 +16,6 @@ from train.objective import Batch, Networks, chunk_losses, temporal_windows
 from vid2vid import losses
 from vid2vid.config import (SAVED_WITHOUT, LossWeights, ModelConfig, TrainConfig,
                             saved_train_config)
-from vid2vid.crops import hand_boxes
 from vid2vid.models import (FaceDiscriminator, Generator, GeneratorOutput, ImageDiscriminator,
                             TemporalDiscriminator, warp)
 from vid2vid.tasks import PoseTask
@@ -341,41 +340,6 @@ def test_fm_sum_is_layers_times_the_mean():
         assert summed[f"{c0}:face_fm"] == pytest.approx(face_layers * mean[f"{c0}:face_fm"],
                                                         rel=1e-5)
     assert summed[f"{BPTT}:t3_fm"] == pytest.approx(layers * mean[f"{BPTT}:t3_fm"], rel=1e-5)
-
-
-def test_hand_gan_crops_both_hands_and_trains_each_side_on_its_own_terms():
-    batch = _batch()
-    kp = torch.zeros(1, T, 137, 3)
-    kp[:, :, 7] = torch.tensor([8.0, 20.0, 1.0])          # left wrist and hand
-    kp[:, :, 95:98] = torch.tensor([6.0, 24.0, 1.0])
-    kp[:, :4, 4] = torch.tensor([24.0, 20.0, 1.0])        # right hand, frames 0-3 only
-    kp[:, :4, 116:119] = torch.tensor([26.0, 24.0, 1.0])
-    boxes, found = hand_boxes(kp, (SIZE, SIZE))
-    batch = batch._replace(hand_boxes=boxes, hand_found=found)
-    nets = _nets()
-    torch.manual_seed(1)
-    nets = dataclasses.replace(nets, D_hand=FaceDiscriminator(TINY).eval())
-    nets.discriminators.append(nets.D_hand)
-    seen = []
-    nets.D_hand.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
-    cfg = _cfg(hand_gan=1.0, face_feature_matching=20.0)
-    fakes = []
-    terms, d_terms = chunk_losses(cfg, nets, batch, fakes, 0, BPTT)
-    assert {"hand", "hand_fm"} <= set(terms) and "d_hand" in d_terms
-    assert seen == [8, 8, 8]   # both hands of 4 frames: fakes (G), reals, fakes (D)
-    terms["hand"].backward(retain_graph=True)
-    assert all(p.grad is None for p in nets.D_hand.parameters())
-    assert sum(p.grad.abs().sum() for p in nets.G_step.parameters() if p.grad is not None) > 0
-    nets.G_step.zero_grad(set_to_none=True)
-    d_terms["d_hand"].backward()
-    assert all(p.grad is None for p in nets.G_step.parameters())
-    assert sum(p.grad.abs().sum() for p in nets.D_hand.parameters()) > 0
-    seen.clear()
-    chunk_losses(cfg, nets, batch, [f.detach() for f in fakes], BPTT, T)
-    assert seen == [4, 4, 4]   # the right hand is gone from frame 4 on
-    # Without D_hand (the default) the terms are not there.
-    plain, _ = chunk_losses(_cfg(), _nets(), batch, [], 0, BPTT)
-    assert not any(k.startswith("hand") for k in plain)
 
 
 def test_temporal_and_face_feature_matching_train_only_g():

@@ -11,8 +11,7 @@ exactly what trains.
 
 Generator terms (weights in `TrainConfig.loss`): image GAN + feature
 matching, temporal GAN per frame skip, part-crop GAN (the face of a body,
-the mouth of a talking head: the task's `part_boxes`; with `loss.hand_gan`
-a second one on a body's hands), VGG perceptual (VGG19,
+the mouth of a talking head: the task's `part_boxes`), VGG perceptual (VGG19,
 or HED's VGG16 with `loss.perceptual_net`; L1 without its weights), flow L1
 against the ground-truth flow weighted by how well that flow explains the
 real frames, warp loss (real previous frame warped by the predicted flow
@@ -56,7 +55,6 @@ class Networks:
     D_face: torch.nn.Module | None
     discriminators: torch.nn.ModuleList
     vgg: torch.nn.Module | None
-    D_hand: torch.nn.Module | None = None
 
 
 @dataclass
@@ -73,20 +71,18 @@ class TrainingNetworks:
     opt_D: torch.optim.Adam
     vgg: losses.VGGPerceptualLoss | None
     notes: list[str]                      # why the perceptual loss fell back (no weights: L1)
-    D_hand: FaceDiscriminator | None = None
 
     def for_step(self, compile_: bool) -> Networks:
         """What `chunk_losses` runs: G (torch.compile'd when asked), the Ds and VGG."""
         G_step = torch.compile(self.G) if compile_ else self.G
         return Networks(G_step, self.D_img, self.D_tmp, self.D_face, self.discriminators,
-                        self.vgg, self.D_hand)
+                        self.vgg)
 
 
 def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
                    device: torch.device, memory_format: torch.memory_format,
-                   grow_to: int = 0, hands: bool = False) -> TrainingNetworks:
-    """G with `levels` levels, the discriminators (D_face when `part`, D_hand when
-    `hands`: a second part D of D_face's shape, on hand crops), G_ema, both Adams
+                   grow_to: int = 0) -> TrainingNetworks:
+    """G with `levels` levels, the discriminators (D_face when `part`), G_ema, both Adams
     and the perceptual loss of `cfg.loss.perceptual_net` (None without its weights), on
     `device`.
 
@@ -101,9 +97,7 @@ def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
     D_img = ImageDiscriminator(cfg.model, map_channels)
     D_tmp = TemporalDiscriminator(cfg.model) if cfg.temporal else None
     D_face = FaceDiscriminator(cfg.model) if part else None
-    D_hand = FaceDiscriminator(cfg.model) if hands else None
-    discriminators = torch.nn.ModuleList([d for d in (D_img, D_tmp, D_face, D_hand)
-                                          if d is not None])
+    discriminators = torch.nn.ModuleList([d for d in (D_img, D_tmp, D_face) if d is not None])
     while len(G.levels) < grow_to:
         G.grow()
     G.to(device, memory_format=memory_format)
@@ -123,7 +117,7 @@ def build_networks(cfg: TrainConfig, map_channels: int, levels: int, part: bool,
     if vgg is not None:
         vgg.to(device)
     return TrainingNetworks(G, D_img, D_tmp, D_face, discriminators, G_ema, opt_G, opt_D, vgg,
-                            notes, D_hand)
+                            notes)
 
 
 def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, ema_updates: int,
@@ -191,8 +185,7 @@ class Batch(NamedTuple):
     [B, T] which of them exist, on the CPU, so that the step decides what to
     crop without a device sync (both from the loader: `vid2vid.data.Clip`).
     video [B] (long, on the device): each clip's training video, the background
-    plate G reads (None: a model with at most one plate). hand_boxes [B, T, 2, 4]
-    and hand_found [B, T, 2] (CPU): D_hand's crops, `crops.hand_boxes` (None: no D_hand).
+    plate G reads (None: a model with at most one plate).
     """
 
     maps: torch.Tensor
@@ -204,8 +197,6 @@ class Batch(NamedTuple):
     part_boxes: torch.Tensor
     part_found: torch.Tensor
     video: Optional[torch.Tensor] = None
-    hand_boxes: Optional[torch.Tensor] = None
-    hand_found: Optional[torch.Tensor] = None
 
 
 class ChunkObjective(torch.nn.Module):
@@ -249,35 +240,6 @@ def _select_frames(d: DiscriminatorOutput, b: int, n: int,
         return x.unflatten(0, (b, n))[:, keep].flatten(0, 1)
     return DiscriminatorOutput([pick(lo) for lo in d.logits],
                                [[pick(f) for f in fs] for fs in d.features])
-
-
-class PartCrops(NamedTuple):
-    """The crops a part D looks at in one chunk: `boxes` [N, 4] of frames `frame` [N]
-    (indices into the chunk's flattened [B * n] frames), resized to `size`."""
-
-    boxes: torch.Tensor
-    frame: torch.Tensor
-    size: int
-
-    def of(self, frames: torch.Tensor) -> torch.Tensor:
-        """The crops of [B, n, C, H, W] frames: [N, C, size, size]."""
-        return crop_and_resize(frames.flatten(0, 1)[self.frame], self.boxes, self.size)
-
-
-def part_crops(boxes: torch.Tensor, found: torch.Tensor, c0: int, c1: int, size: int,
-               device: torch.device) -> PartCrops | None:
-    """The found boxes of frames c0..c1-1: boxes [B, T, P, 4] on the device, found
-    [B, T, P] on the CPU (P parts per frame), so that which frames have a part is
-    decided without a device sync. None where no frame has one."""
-    found = found[:, c0:c1].flatten()
-    if not found.any():
-        return None
-    idx = found.nonzero()[:, 0]
-    if device.type == "cuda":
-        idx = idx.pin_memory()   # a pageable copy would wait for the GPU
-    idx = idx.to(device, non_blocking=True)
-    P = boxes.shape[2]
-    return PartCrops(boxes[:, c0:c1].flatten(0, 2)[idx], idx // P, size)
 
 
 def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[torch.Tensor],
@@ -365,23 +327,21 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
     for s in t_fake:
         terms[f"t{s}"] = lw.temporal_gan * losses.gan_g_loss(t_fake[s], cfg.gan_loss)
 
-    # The part Ds: (name, D, its crops, its GAN weight, its D output on the fakes).
-    parts = []
+    face_crops = face_fake = None
     if D_face is not None:
-        parts.append(("face", D_face, part_crops(batch.part_boxes[:, :, None],
-                                                 batch.part_found[:, :, None], c0, c1,
-                                                 max(16, H // 4 // 8 * 8), device),
-                      lw.face_gan))
-    if nets.D_hand is not None and batch.hand_boxes is not None:
-        # A hand is about a quarter of a face's side: crops at half the face's size.
-        parts.append(("hand", nets.D_hand, part_crops(batch.hand_boxes, batch.hand_found,
-                                                      c0, c1, max(16, H // 8 // 8 * 8),
-                                                      device), lw.hand_gan))
-    parts_fake = []
-    for name, D, crops, weight in parts:
-        if crops is not None:
-            parts_fake.append((name, D, crops, D(crops.of(fake))))
-            terms[name] = weight * losses.gan_g_loss(parts_fake[-1][3], cfg.gan_loss)
+        # Which frames have a face is known on the CPU: no device sync to decide.
+        found = batch.part_found[:, c0:c1].flatten(0, 1)
+        if found.any():
+            crop = max(16, H // 4 // 8 * 8)
+            idx = found.nonzero()[:, 0]
+            if device.type == "cuda":
+                idx = idx.pin_memory()   # a pageable copy would wait for the GPU
+            idx = idx.to(device, non_blocking=True)
+            face_crops = (batch.part_boxes[:, c0:c1].flatten(0, 1)[idx], idx, crop)
+            fake_faces = crop_and_resize(fake.flatten(0, 1)[face_crops[1]],
+                                         face_crops[0], crop)
+            face_fake = D_face(fake_faces)
+            terms["face"] = lw.face_gan * losses.gan_g_loss(face_fake, cfg.gan_loss)
 
     for i, t in enumerate(range(c0, c1)):
         o = outs[i]
@@ -426,11 +386,13 @@ def chunk_losses(cfg: TrainConfig, nets: Networks, batch: Batch, fakes: list[tor
                 # G side: t_fake[s] came from the frozen D; the real features are detached.
                 terms[f"t{s}_fm"] = lw.temporal_feature_matching * \
                     losses.feature_matching_loss(t_real[s], t_fake[s], lw.fm_sum)
-    for name, D, crops, d_fake_part in parts_fake:
-        d_real_part = D(crops.of(real))
-        d_terms[f"d_{name}"] = losses.gan_d_loss(d_real_part, D(crops.of(fake_d)),
-                                                 cfg.gan_loss)
-        if lw.face_feature_matching > 0:   # the hand D's too, at the same weight
-            terms[f"{name}_fm"] = lw.face_feature_matching * losses.feature_matching_loss(
-                d_real_part, d_fake_part, lw.fm_sum)
+    if face_crops is not None:
+        boxes_ok, idx, crop = face_crops
+        real_faces = crop_and_resize(real.flatten(0, 1)[idx], boxes_ok, crop)
+        fake_faces = crop_and_resize(fake_d.flatten(0, 1)[idx], boxes_ok, crop)
+        face_real = D_face(real_faces)
+        d_terms["d_face"] = losses.gan_d_loss(face_real, D_face(fake_faces), cfg.gan_loss)
+        if lw.face_feature_matching > 0:
+            terms["face_fm"] = lw.face_feature_matching * losses.feature_matching_loss(
+                face_real, face_fake, lw.fm_sum)
     return terms, d_terms

@@ -53,7 +53,6 @@ from vid2vid.background import background_plate, plate_tensor
 from vid2vid.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from vid2vid.config import TrainConfig
 from vid2vid.cpu_share import CpuShare
-from vid2vid.crops import hand_boxes
 from vid2vid.data import ClipDataset, VideoIndex, index_dataset, no_augment
 from vid2vid.errors import UserError
 from vid2vid.hed_vgg import HED_INSTALL
@@ -269,8 +268,7 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
     # A resumed run grows G to its checkpoint's levels before the weights are loaded.
     built = build_networks(cfg, task.channels, stages[0].levels + 1,
                            bool(cfg.face_d and task.part), device, memory_format,
-                           grow_to=ckpt["levels"] if ckpt is not None else 0,
-                           hands=cfg.loss.hand_gan > 0 and task.name == "pose")
+                           grow_to=ckpt["levels"] if ckpt is not None else 0)
     G, G_ema, discriminators = built.G, built.G_ema, built.discriminators
     opt_G, opt_D, vgg = built.opt_G, built.opt_D, built.vgg
     recon_net = vgg.name if vgg is not None else "l1"
@@ -414,12 +412,9 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
             flow_valid = clip.flow_valid.to(device, non_blocking=True)
             B, T, _, H, W = reals.shape
             maps_list = [maps[:, t].contiguous(memory_format=memory_format) for t in range(T)]
-            hands = hand_boxes(clip.keypoints, (H, W)) if nets.D_hand is not None else None
             batch = Batch(maps, maps_list, reals, masks, gt_flow, flow_valid,
                           clip.part_boxes.to(device, non_blocking=True), clip.part_found,
-                          clip.source[:, 0].to(device, non_blocking=True),
-                          *((hands[0].to(device, non_blocking=True), hands[1])
-                            if hands is not None else ()))
+                          clip.source[:, 0].to(device, non_blocking=True))
             fakes: list[torch.Tensor] = []
             step_bad = torch.zeros((), dtype=torch.bool, device=device)
 

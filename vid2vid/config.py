@@ -1,5 +1,8 @@
-"""Typed, frozen configuration. `ModelConfig` holds all a checkpoint needs to rebuild the
-networks: `Generator(ModelConfig.from_dict(d), map_channels=C, levels=n)`."""
+"""Typed, frozen configuration.
+
+`ModelConfig` holds all a checkpoint needs to rebuild the networks:
+`Generator(ModelConfig.from_dict(d), map_channels=C, levels=n)`.
+"""
 
 from __future__ import annotations
 
@@ -236,10 +239,8 @@ class LossWeights:
             sum at its n_layers_D = 3.
         temporal_feature_matching: feature matching of each temporal D (frame
             skip). vid2vid: 10 (lambda_feat).
-        face_feature_matching: feature matching of the face D (and the hand D). vid2vid: 20
+        face_feature_matching: feature matching of the face D. vid2vid: 20
             (lambda_feat x its face weight 2).
-        hand_gan: a second part D, on crops round a body's hands (`crops.hand_boxes`).
-            Not in vid2vid; 0 (off, RESULTS.md, 27th ablation).
         temporal_window: "extended": the temporal D sees every group of the
             frames from (K-1) * max(skips) before the chunk on; "chunk": per
             skip, only groups whose last frame is in this chunk (earlier
@@ -267,7 +268,6 @@ class LossWeights:
     gan: float = 1.0              # image D
     temporal_gan: float = 1.0     # temporal D, per frame skip
     face_gan: float = 1.0         # face-crop D
-    hand_gan: float = 0.0         # hand-crop D
     feature_matching: float = 10.0
     perceptual: float = 10.0      # perceptual_net's loss, when its weights are present
     l1: float = 10.0              # replaces the perceptual loss when its weights are missing

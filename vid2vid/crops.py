@@ -1,6 +1,6 @@
-"""Face and hand crop boxes from OpenPose keypoints, and a batched crop-and-resize.
+"""Face crop boxes from OpenPose keypoints, and a batched crop-and-resize.
 
-Shared by training (face and hand discriminators) and evaluation. Keypoints are in the
+Shared by training (face discriminator) and evaluation. Keypoints are in the
 OpenPose layout of the dataset's `pose/*.json`: BODY_25 [25, 3] and face
 [70, 3] rows of (x, y, confidence) in frame pixels, confidence 0 = missing.
 Coordinates follow the keypoints: pixel centres at integers, so a box edge at
@@ -15,12 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["face_boxes", "hand_boxes", "crop_and_resize", "BODY_HEAD", "BODY_NECK", "BODY_NOSE"]
+__all__ = ["face_boxes", "crop_and_resize", "BODY_HEAD", "BODY_NECK", "BODY_NOSE"]
 
-BODY_NOSE, BODY_NECK, BODY_MID_HIP = 0, 1, 8
-# Each hand of the flat [137] layout (body 25, face 70, left hand 21, right hand 21):
-# its wrist on the body, then its 21 points.
-HANDS = ((7, slice(95, 116)), (4, slice(116, 137)))
+BODY_NOSE, BODY_NECK = 0, 1
 BODY_HEAD = (0, 15, 16, 17, 18)  # nose, right eye, left eye, right ear, left ear
 FACE_OUTLINE = slice(0, 68)  # the 68 dlib-style points; 68/69 are the pupils
 MIN_FACE_POINTS = 10
@@ -138,46 +135,6 @@ def face_boxes(
     y0 = torch.minimum(y0, h - 0.5 - side)
     boxes = torch.stack([x0, y0, x0 + side, y0 + side], dim=-1)
     return boxes, valid
-
-
-def hand_boxes(keypoints: Tensor, image_size: tuple[int, int], scale: float = 1.5,
-               torso_share: float = 0.5, min_confidence: float = 0.1,
-               min_points: int = 3) -> tuple[Tensor, Tensor]:
-    """Square boxes round both hands (left, right): the part of a dancer that flickers most.
-
-    A hand is found with at least `min_points` confident points among its wrist and
-    its 21 points (the coarse five-point form counts). The box is centred on their
-    extent's middle; its side is the larger of `scale` times that extent and
-    `torso_share` of the neck-to-hip length (a closed fist or a coarse hand has a
-    small extent, the hand is not smaller), at least 8 px, shifted inside the frame.
-
-    Shape:
-        - keypoints: [..., 137, 3] in frame pixels
-        - boxes: [..., 2, 4] (x0, y0, x1, y1); valid: [..., 2]
-    """
-    kp = _as_keypoints(keypoints, 137, "hand")
-    h, w = image_size
-    neck, hip = kp[..., BODY_NECK, :], kp[..., BODY_MID_HIP, :]
-    torso_ok = (neck[..., 2] > min_confidence) & (hip[..., 2] > min_confidence)
-    torso = torch.where(torso_ok, (neck[..., :2] - hip[..., :2]).norm(dim=-1),
-                        torch.zeros_like(neck[..., 0]))
-    boxes, valid = [], []
-    for wrist, points in HANDS:
-        pts = torch.cat([kp[..., wrist:wrist + 1, :], kp[..., points, :]], dim=-2)
-        ok = pts[..., 2] > min_confidence
-        lo, hi = _masked_extent(pts[..., :2], ok)
-        found = ok.sum(-1) >= min_points
-        side = torch.maximum((hi - lo).amax(-1) * scale, torso * torso_share).clamp(
-            8.0, float(min(h, w)))
-        center = torch.where(found[..., None], (lo + hi) / 2,
-                             torch.tensor([(w - 1) / 2, (h - 1) / 2], dtype=kp.dtype,
-                                          device=kp.device))
-        side = torch.where(found, side, torch.full_like(side, min(h, w) / 4))
-        x0 = torch.minimum((center[..., 0] - side / 2).clamp(min=-0.5), w - 0.5 - side)
-        y0 = torch.minimum((center[..., 1] - side / 2).clamp(min=-0.5), h - 0.5 - side)
-        boxes.append(torch.stack([x0, y0, x0 + side, y0 + side], dim=-1))
-        valid.append(found)
-    return torch.stack(boxes, -2), torch.stack(valid, -1)
 
 
 def crop_and_resize(images: Tensor, boxes: Tensor, size: int) -> Tensor:
