@@ -4,7 +4,7 @@
         [--seeds 0,1,2] [--work DIR] [--png FILE]
 
 For each seed `vid2vid dream RUN` runs twice: with the hands and face lent by
-the training frames (dream.details, the default) and with the body alone
+the training frames (infer.details, the default) and with the body alone
 (`--body-only`, what dream wrote before). mediapipe then re-detects the body
 on every rendered frame, each frame on its own (infer.redetect, as `vid2vid
 evaluate`'s pose columns: the whole frame, and a square crop around the

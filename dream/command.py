@@ -2,7 +2,7 @@
 
     RUN (a generator run) --its dataset--> the person's pixel frame (dream.pose_frame)
     motion.pt --sample(seed, k / fps)--> BODY_25 poses in that frame
-      --hands and face lent by its training frames (dream.details)--> full poses
+      --hands and face lent by its training frames (infer.details)--> full poses
       --> OUT_pose/NNNNNN.json (OpenPose JSON, as pose/) --infer.transfer--> OUT.mp4
 
 Rendering is transfer's own (infer.transfer): the dreamed folder is a SOURCE
@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from dream.checkpoint import MOTION_FILE, MotionModel, load_motion_model
-from dream.details import DetailLender, lender_for
+from dream.details import lender_for
 from dream.motion_data import read_body_poses
 from dream.pose_frame import PoseFrame, measure_frame
+from infer.details import DetailLender
 from infer.driving import TransferOptions
 from infer.pose_driving import write_pose_clip
 from infer.transfer import transfer
@@ -47,7 +48,7 @@ class DreamResult:
     sample_seconds: float
     seconds: float
     motion: Path
-    details: tuple[str, ...] = ()       # parts lent by the training frames (dream.details)
+    details: tuple[str, ...] = ()       # parts lent by the training frames (infer.details)
 
     def line(self) -> str:
         rate = self.frames / max(self.sample_seconds, 1e-9)
@@ -137,7 +138,7 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
           whole_body: bool = False, details: bool = True) -> DreamResult:
     """Dreams `seconds` of motion for RUN's person; writes OUT_pose/ and (render) OUT.mp4.
     `whole_body`: every limb from the same moment (no limb streams, dream.model);
-    `details`: hands and face lent by the training frames (dream.details)."""
+    `details`: hands and face lent by the training frames (infer.details)."""
     t0 = time.time()
     run = Path(run)
     if not run.exists():

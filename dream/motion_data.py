@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vid2vid.data import N_KEYPOINTS, pose_to_array
+from infer.details import read_dataset_keypoints
 from vid2vid.dataset_dir import META, frame_path, load_dataset
 from vid2vid.errors import UserError
-from vid2vid.pose import read_openpose_json
 from dream.pose_frame import PoseFrame, fill_missing_joints, measure_frame
 
 MIN_RUN = 8           # frames; shorter runs with a person are too short to learn motion from
@@ -78,12 +77,7 @@ def read_keypoints(root: Path) -> tuple[dict, np.ndarray]:
     if not (root / "pose").is_dir() or not frame_path(root, "pose", 0).exists():
         raise UserError(f"{root} has no pose/ keypoints; run vid2vid preprocess on its video "
                         "again (with --task pose), or import OpenPose JSON with --keypoints")
-    keypoints = np.zeros((n, N_KEYPOINTS, 3), np.float32)
-    for k in range(n):
-        path = frame_path(root, "pose", k)
-        if path.exists():
-            keypoints[k] = pose_to_array(read_openpose_json(path))
-    return meta, keypoints
+    return meta, read_dataset_keypoints(root, n)
 
 
 def load_motion(root: Path, holdout: float) -> MotionSequence:

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from infer.details import CONFIDENCE
 from vid2vid.pose import BODY
 
 NECK, MIDHIP = BODY["Neck"], BODY["MidHip"]
-CONFIDENCE = 0.9      # written for every dreamed joint the person's data shows
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class TransferOptions:
     normalize: bool = True
     smooth: bool = True
     smoothing: OneEuroParams = OneEuroParams()
+    lend: bool = True                    # pose: parts the source never shows, from the target
     max_gap: int = 5
     max_frames: int | None = None
     device: str = "auto"

@@ -2,6 +2,7 @@
 
     source video --(mediapipe, in memory)--> keypoints --fill short gaps--> zero-phase smoothing
       --> global normalisation onto the target (infer/normalize.py)
+      --> hands and face the source never shows, lent by the target's frames (infer/details.py)
       --> the target's centred model geometry + the training's rendering (vid2vid.data)
 
 SOURCE kinds:
@@ -32,13 +33,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from infer.details import PARTS, DetailLender, read_dataset_keypoints
 from infer.driving import DETECT_MAX_SIZE, Driving, TransferOptions
 from infer.normalize import PoseNormalizer, dataset_pose_stats, stats_from_poses
 from infer.trained import TrainedGenerator
 from vid2vid.data import array_to_pose, centered_geometry, pose_to_array, render_maps
 from vid2vid.dataset_dir import META, frame_path, read_meta
 from vid2vid.errors import UserError
-from vid2vid.pose import read_openpose_json
+from vid2vid.pose import BODY, read_openpose_json
 from vid2vid.render import LIMB_WIDTH, render_pose
 from vid2vid.smoothing import OneEuroParams, smooth_track
 from vid2vid.video import IMAGE_SUFFIXES, natural_key, probe, read_frames
@@ -243,12 +245,15 @@ class DrivingPoses:
     make the body trail the source by a few frames. `self.poses` holds the
     smoothed keypoints, the frames `__call__` takes, in order. With
     normalisation, the reference it uses (ankles, or shoulders and neck for
-    half-body videos) is printed once.
+    half-body videos) is printed once. `lender` (with normalisation): the
+    parts `lend` names are lent to every frame, and `self.poses` then holds
+    the normalised keypoints in the target's pixels.
     """
 
     def __init__(self, source: SourceClip, target_root: Path, target_size: tuple[int, int],
                  model_size: tuple[int, int], normalize: bool, smooth: bool,
-                 smoothing: OneEuroParams, limb_width: float = LIMB_WIDTH):
+                 smoothing: OneEuroParams, limb_width: float = LIMB_WIDTH,
+                 lender: DetailLender | None = None, lend: tuple[str, ...] = ()):
         self.poses = source.poses
         if smooth and source.poses:
             self.poses = list(smooth_track(np.stack(source.poses), source.fps, smoothing))
@@ -259,19 +264,60 @@ class DrivingPoses:
             self.normalizer = PoseNormalizer(src_stats, dataset_pose_stats(target_root),
                                              source.size, target_size)
             print(self.normalizer.description, flush=True)
+            if lender is not None and lend and self.poses:
+                # The lender works in the target's pixels: normalise first, once.
+                placed = np.stack([self._normalized(kp) for kp in self.poses])
+                lent = lender.lend(placed[:, :25], source.fps)
+                for part in PARTS:
+                    if part.name in lend:
+                        placed[:, part.points] = lent[:, part.points]
+                self.poses, self.normalizer = list(placed), None
         self.geometry = centered_geometry(target_size if normalize else source.size, model_size)
         self.model_size = model_size
         self.limb_width = limb_width
 
+    def _normalized(self, kp: np.ndarray) -> np.ndarray:
+        if self.normalizer is not None and (kp[:25, 2] > 0).any():
+            return pose_to_array(self.normalizer(array_to_pose(kp)))
+        return kp
+
     def model_keypoints(self, kp: np.ndarray) -> np.ndarray:
         """One frame of `self.poses` (in order) -> `[137, 3]` keypoints in model pixels."""
-        if self.normalizer is not None and (kp[:25, 2] > 0).any():
-            kp = pose_to_array(self.normalizer(array_to_pose(kp)))
-        return self.geometry.keypoints(kp)
+        return self.geometry.keypoints(self._normalized(kp))
 
     def __call__(self, kp: np.ndarray) -> np.ndarray:
         """One frame of `self.poses` (in order) -> pose map RGB uint8 `[H, W, 3]`."""
         return render_maps(self.model_keypoints(kp), self.model_size, limb_width=self.limb_width)
+
+
+def detail_lender(clip: SourceClip, target_root: Path, meta: dict, options: TransferOptions
+                  ) -> tuple[DetailLender | None, tuple[str, ...]]:
+    """The lender of the parts (face, hands) that no SOURCE frame shows, and their names,
+    from all of the target's frames; (None, ()) when the source shows every part, the
+    target shows none of the missing ones, or `options.lend` is off. Says what it does."""
+    poses = np.stack(clip.poses)
+    missing = tuple(p.name for p in PARTS if not (poses[:, p.points, 2] > 0).any())
+    if not missing or not options.lend:
+        return None, ()
+    if not options.normalize:
+        print(f"SOURCE {clip.path} shows no {', '.join(missing)}; lending them from the "
+              "target needs normalisation (drop --no-normalize)", flush=True)
+        return None, ()
+    keypoints = read_dataset_keypoints(target_root, int(meta["frames"]))
+    lender = DetailLender(keypoints, _median_torso(keypoints), (True,) * 25)
+    lend = tuple(name for name in missing if name in lender.parts)
+    if lend:
+        print(f"SOURCE {clip.path} shows no {', '.join(lend)}: lent by {target_root}'s "
+              "frames (--no-lend: drawn without)", flush=True)
+    return (lender, lend) if lend else (None, ())
+
+
+def _median_torso(keypoints: np.ndarray) -> float:
+    """Neck to mid-hip in pixels, the median over the frames that show both (1 without)."""
+    neck, hip = keypoints[:, BODY["Neck"]], keypoints[:, BODY["MidHip"]]
+    both = (neck[:, 2] > 0) & (hip[:, 2] > 0)
+    return float(np.median(np.linalg.norm(neck[both, :2] - hip[both, :2], axis=1))) \
+        if both.any() else 1.0
 
 
 def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGenerator,
@@ -283,8 +329,10 @@ def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGene
                        {k: bool(made.get(k, False)) for k in ("coarse_hands", "coarse_face")})
     clip.poses, held, gaps, empty = fill_gaps(clip.poses, options.max_gap,
                                               f"SOURCE {clip.path}")
+    lender, lend = detail_lender(clip, target_root, meta, options)
     driving = DrivingPoses(clip, target_root, target_size, model.frame_size, options.normalize,
-                           options.smooth, options.smoothing, model.task.limb_width)
+                           options.smooth, options.smoothing, model.task.limb_width,
+                           lender, lend)
 
     def maps() -> Iterator[np.ndarray]:
         for kp in driving.poses:     # the run's own drawing (skeleton width, surface)

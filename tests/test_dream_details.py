@@ -1,4 +1,5 @@
-"""Hands and face lent to dreamed bodies by the person's training frames (dream.details)."""
+"""Hands and face lent by the person's own frames (infer.details): to dreamed bodies
+(dream.details) and to a transfer SOURCE that never shows them (infer.pose_driving)."""
 
 import numpy as np
 import pytest
@@ -6,11 +7,14 @@ import yaml
 
 from dream.command import dream
 from dream.config import MotionConfig
-from dream.details import DetailLender, lender_for
+from dream.details import lender_for
 from dream.training import train_motion
-from tests.helpers_video import make_synthetic_dataset
+from infer.details import DetailLender
+from infer.driving import TransferOptions
+from infer.pose_driving import DrivingPoses, detail_lender, read_source
+from tests.helpers_video import make_synthetic_dataset, write_pose_folder
 from vid2vid.data import N_KEYPOINTS, array_to_pose, pose_to_array
-from vid2vid.dataset_dir import frame_path
+from vid2vid.dataset_dir import frame_path, load_dataset
 from vid2vid.pose import BODY, read_openpose_json, write_openpose_json
 
 B = BODY
@@ -162,3 +166,57 @@ def test_a_spinning_hand_keeps_its_size():
     np.testing.assert_allclose(np.linalg.norm(local, axis=2),
                                np.broadcast_to(np.linalg.norm(shape, axis=1), (50, 21)),
                                rtol=1e-4)
+
+
+def test_a_frame_without_the_wrist_or_elbow_gets_no_lent_hand():
+    lender = DetailLender(np.stack([with_hand(person(0.0), hand_shape(7))]), torso=60.0,
+                          joints=ALL)
+    body = np.stack([person(0.0)[:25]] * 3)
+    body[1, B["RWrist"]] = 0
+    body[2, B["RElbow"]] = 0
+    out = lender.lend(body, fps=25.0)
+    assert (out[0, RIGHT_HAND, 2] > 0).all()
+    assert (out[1:, RIGHT_HAND] == 0).all()
+
+
+def _driving(figure, source, **options):
+    options = TransferOptions(fps=10, source_size=(128, 96), smooth=False, **options)
+    clip = read_source(source, options, progress=False)
+    lender, lend = detail_lender(clip, figure, load_dataset(figure), options)
+    driving = DrivingPoses(clip, figure, (64, 64), (64, 64), options.normalize, options.smooth,
+                           options.smoothing, lender=lender, lend=lend)
+    return lend, [driving.model_keypoints(kp) for kp in driving.poses]
+
+
+def test_transfer_lends_the_hand_a_body_only_source_never_shows(figure_with_hands, tmp_path,
+                                                                capsys):
+    _, figure = figure_with_hands
+    source = write_pose_folder(tmp_path / "openpose", 8, 128, 96)   # BODY_25 only
+    lend, kps = _driving(figure, source)
+    assert lend == ("right hand",) and "lent by" in capsys.readouterr().out
+    for kp in kps:     # the target's hand, hung from the driving wrist (model pixels)
+        assert (kp[RIGHT_HAND, 2] > 0).all() and (kp[FACE, 2] == 0).all()
+        reach = np.linalg.norm(kp[RIGHT_HAND, :2] - kp[B["RWrist"], :2], axis=1)
+        assert reach.max() < 6.0
+    # --no-lend: the body alone, as before.
+    lend, kps = _driving(figure, source, lend=False)
+    assert lend == () and all((kp[25:, 2] == 0).all() for kp in kps)
+    # --no-normalize: the lender works in the target's pixels, so it says so and lends nothing.
+    lend, kps = _driving(figure, source, normalize=False)
+    assert lend == () and "needs normalisation" in capsys.readouterr().out
+    assert all((kp[25:, 2] == 0).all() for kp in kps)
+
+
+def test_transfer_keeps_a_part_the_source_shows(figure_with_hands, tmp_path):
+    _, figure = figure_with_hands
+    source = write_pose_folder(tmp_path / "openpose", 8, 128, 96)
+    for path in sorted(source.glob("*.json")):     # the source's own right hand
+        kp = pose_to_array(read_openpose_json(path))
+        kp[RIGHT_HAND, :2] = kp[B["RWrist"], :2] + 1.0
+        kp[RIGHT_HAND, 2] = 0.8
+        write_openpose_json(path, array_to_pose(kp))
+    lend, kps = _driving(figure, source)
+    assert lend == ()              # the target shows no face or left hand to lend either
+    for kp in kps:     # all 21 points at one place, as given (a lent hand spreads 4 px)
+        assert (kp[RIGHT_HAND, 2] > 0).all()
+        assert np.ptp(kp[RIGHT_HAND, :2], axis=0).max() < 1e-3

@@ -8,6 +8,8 @@ or mediapipe. A command is registered here only once it works end to end.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from vid2vid import __version__
@@ -171,8 +173,6 @@ def train(data, progressive, config_file, preset, size, frames, steps, minutes, 
     vid2vid train --resume runs/dancer-20261121-101500 --steps 3000   # train longer
     torchrun --nproc_per_node 4 -m vid2vid train --preset base --size 512
     """
-    from pathlib import Path
-
     from train.cli import resolve_config
     from train.trainer import train as run_training
 
@@ -211,6 +211,9 @@ def _parse_size(ctx, param, value):
 @click.option("--smooth/--no-smooth", default=True, show_default=True,
               help="Smooth the driving keypoints over time, zero phase (One-Euro forwards "
                    "and backwards over the whole clip: no lag).")
+@click.option("--lend/--no-lend", default=True, show_default=True,
+              help="pose: hands and face the SOURCE never shows (OpenPose JSON without them) "
+                   "are lent by TARGET's own frames, turned with the arms and head.")
 @click.option("--max-gap", type=click.IntRange(0, 1000), default=5, show_default=True,
               help="Runs of at most this many frames without a person hold the last pose; "
                    "longer runs are drawn empty.")
@@ -232,7 +235,7 @@ def _parse_size(ctx, param, value):
 @click.option("--instances", type=click.Path(exists=True, file_okay=False), default=None,
               help="labels: instance maps of the SOURCE label folder (default: vid2vid's "
                    "sibling *_inst/<sequence> folder when there is one).")
-def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max_gap,
+def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, lend, max_gap,
              max_frames, fps, source_size, device, precision, compile_, instances) -> None:
     """Drive TARGET's model with SOURCE (writes an mp4). What SOURCE is depends on
     the task TARGET was preprocessed for (its meta.json):
@@ -256,13 +259,11 @@ def transfer(source, target, out, checkpoint, compare, no_normalize, smooth, max
     vid2vid transfer drive.mp4 data/talk/
     vid2vid transfer cityscapes/test_A/seq0100 data/cityscapes/seq0000
     """
-    from pathlib import Path
-
     from infer.driving import TransferOptions
     from infer.transfer import transfer as run_transfer
 
     options = TransferOptions(checkpoint=checkpoint, compare=compare, normalize=not no_normalize,
-                              smooth=smooth, max_gap=max_gap, max_frames=max_frames,
+                              smooth=smooth, lend=lend, max_gap=max_gap, max_frames=max_frames,
                               device=device, precision=precision, compile=compile_, fps=fps,
                               source_size=source_size, instances=instances)
     result = run_transfer(Path(source), Path(target), out, options)
@@ -414,8 +415,6 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     """
     import shutil
     import time
-    from pathlib import Path
-
     import torch
     import yaml
 
