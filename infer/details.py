@@ -15,8 +15,8 @@ that best maps the lender's neck, eyes and ears onto the dream's, about the
 nose). Each part lends only in the form the person's data shows it most
 (full or coarse), the form the generator saw most. The borrowed offsets are
 smoothed over about 0.1 s, so a change of lender does not make the part jump.
-A frame whose body lacks the joints a part hangs from and turns with gets no
-such part.
+A frame whose body lacks the joint a part hangs from, or every joint that
+turns it, gets no such part; the joints it shows turn it.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class DetailLender:
 
     def lend(self, body: np.ndarray, fps: float) -> np.ndarray:
         """`[T, 25, 3]` body -> `[T, 137, 3]` with the parts borrowed (those no training
-        frame can lend stay missing, and so do a frame's parts whose joints it lacks)."""
+        frame can lend stay missing, and so does a part whose pivot or levers a frame lacks)."""
         out = np.zeros((len(body), 137, 3), np.float32)
         out[:, :25] = body
         if not len(body):
@@ -138,9 +138,11 @@ class DetailLender:
         for part, keys, anchors, shapes, form in self.lenders.values():
             pick = _nearest(_descriptor(body, part, self.torso), keys)
             pivot = body[:, part.pivot, None, :2]
-            levers = body[:, list(part.levers), :2] - pivot
-            # Turn the lender's part so its levers point where the dream's do, about the pivot.
-            turn = _rotation(anchors[pick, 1:] - anchors[pick, :1], levers)
+            # Levers a frame lacks (an ear in profile) take no part in turning it.
+            shown = (body[:, list(part.levers), 2] > 0)[..., None]
+            levers = (body[:, list(part.levers), :2] - pivot) * shown
+            # Turn the lender's part so its levers point where the body's do, about the pivot.
+            turn = _rotation((anchors[pick, 1:] - anchors[pick, :1]) * shown, levers)
             offsets = np.einsum("tij,tkj->tki", turn, shapes[pick] - anchors[pick, :1])
             # Smoothed along the dream's first lever, not the image axes: a part that spins
             # would shrink towards its pivot.
@@ -149,7 +151,7 @@ class DetailLender:
             local = gaussian(np.einsum("tji,tkj->tki", axis, offsets), SMOOTH_SECONDS * fps)
             offsets = np.einsum("tij,tkj->tki", axis, local)
             out[:, part.points, :2] = np.where(form[None, :, None], pivot + offsets, 0.0)
-            placed = (body[:, (part.pivot,) + part.levers, 2] > 0).all(1)
+            placed = (body[:, part.pivot, 2] > 0) & shown.any((1, 2))
             out[:, part.points, :2] *= placed[:, None, None]
             out[:, part.points, 2] = np.where(form[None] & placed[:, None], CONFIDENCE, 0.0)
         return out

@@ -168,6 +168,22 @@ def test_a_spinning_hand_keeps_its_size():
                                rtol=1e-4)
 
 
+def test_a_face_turns_with_the_head_points_a_frame_shows():
+    kp = person(0.0)
+    kp[FACE, :2] = kp[B["Nose"], :2] + np.random.default_rng(8).uniform(-8, 8, (70, 2))
+    kp[FACE, 2] = 0.7
+    lender = DetailLender(kp[None], torso=60.0, joints=ALL)
+    a = np.deg2rad(-20)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    nose = kp[B["Nose"], :2]
+    body = kp[:25].copy()
+    body[:, :2] = (body[:, :2] - nose) @ rot.T + nose
+    body[B["LEar"]] = 0                             # one ear not detected (a profile)
+    out = lender.lend(body[None], fps=25.0)
+    assert (out[0, FACE, 2] > 0).all()
+    np.testing.assert_allclose(out[0, FACE, :2], (kp[FACE, :2] - nose) @ rot.T + nose, atol=1e-3)
+
+
 def test_a_frame_without_the_wrist_or_elbow_gets_no_lent_hand():
     lender = DetailLender(np.stack([with_hand(person(0.0), hand_shape(7))]), torso=60.0,
                           joints=ALL)
