@@ -180,8 +180,9 @@ def dream(run: str | Path, seconds: float = 10.0, fps: float | None = None, seed
                               details=list(lender.parts) if lender else [])
     video = compare_path = None
     if render:
+        # The dream lends its own details (or is body-only on purpose): transfer must not.
         options = TransferOptions(checkpoint=str(run), compare=compare, normalize=False,
-                                  smooth=False, device=device)     # fps, size: clip.yaml
+                                  smooth=False, lend=False, device=device)   # fps, size: clip.yaml
         result = transfer(poses, dataset, out, options, progress=progress)
         video, compare_path = result.output, result.compare
     return DreamResult(poses, video, compare_path, n, fps, sample_seconds, time.time() - t0,

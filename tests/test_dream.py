@@ -243,6 +243,7 @@ def test_train_then_dream_end_to_end(world):
                           "-o", root / "out" / "d.mp4", "--compare"], root)
     assert code == 0, text
     assert "dreamed 10 poses (1.0 s at 10 fps" in text
+    assert "lend" not in text       # the dream lends its own details; transfer must not
     assert len(list((root / "out" / "d_pose").glob("*.json"))) == 10
     import av
 

@@ -415,6 +415,7 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     """
     import shutil
     import time
+
     import torch
     import yaml
 
