@@ -130,7 +130,8 @@ class DetailLender:
 
     def lend(self, body: np.ndarray, fps: float) -> np.ndarray:
         """`[T, 25, 3]` body -> `[T, 137, 3]` with the parts borrowed (those no training
-        frame can lend stay missing, and so does a part whose pivot or levers a frame lacks)."""
+        frame can lend stay missing; so does a part where a frame lacks its pivot or every
+        lever)."""
         out = np.zeros((len(body), 137, 3), np.float32)
         out[:, :25] = body
         if not len(body):
@@ -144,7 +145,7 @@ class DetailLender:
             # Turn the lender's part so its levers point where the body's do, about the pivot.
             turn = _rotation((anchors[pick, 1:] - anchors[pick, :1]) * shown, levers)
             offsets = np.einsum("tij,tkj->tki", turn, shapes[pick] - anchors[pick, :1])
-            # Smoothed along the dream's first lever, not the image axes: a part that spins
+            # Smoothed along the body's first lever, not the image axes: a part that spins
             # would shrink towards its pivot.
             axis = _rotation(np.broadcast_to(np.float32([[1.0, 0.0]]), levers[:, :1].shape),
                              levers[:, :1])
