@@ -41,10 +41,10 @@ VARIANTS = (("stored (body, hands, face)", "stored", True),
             ("body only, lent (default)", "body", True))
 
 
-def write_source(data: Path, first: int, stop: int, folder: Path, body_only: bool) -> Path:
+def write_source(data: Path, meta: dict, first: int, stop: int, folder: Path,
+                 body_only: bool) -> Path:
     """DATA's poses first..stop-1 as a pose folder (with clip.yaml); hands and face dropped
     when `body_only`."""
-    meta = load_dataset(data)
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(first, stop):
         kp = pose_to_array(read_openpose_json(frame_path(data, "pose", k)))
@@ -77,7 +77,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("benchmarks/.transfer_details_cache"))
     ap.add_argument("--png", type=Path, default=Path("benchmarks/transfer_details_cpu.jpg"))
     args = ap.parse_args()
-    n = int(load_dataset(args.data)["frames"])
+    meta = load_dataset(args.data)
+    n = int(meta["frames"])
     # The held-out frames, as vid2vid.data.index_dataset keeps them out of training.
     first = int(np.floor(n * (1.0 - float(read_run_config(args.run)["holdout"]))))
     probe_ = PoseProbe()
@@ -85,14 +86,14 @@ def main() -> None:
              "pose found / distance (person box) |", "|---|---|---|"]
     videos = {}
     for name, kind, lend in VARIANTS:
-        source = write_source(args.data, first, n, args.work / kind, kind == "body")
+        source = write_source(args.data, meta, first, n, args.work / kind, kind == "body")
         out = args.work / f"{kind}-{'lend' if lend else 'nolend'}.mp4"
         result = transfer(source, args.data, out,
                           TransferOptions(checkpoint=str(args.run), lend=lend, device="cpu"),
                           progress=False)
         # Against the source's own body: the stored poses (the body is the same in all three).
         row = redetect(result.output, args.work / "stored" if kind == "body" else source,
-                       probe_, tuple(load_dataset(args.data)["size"]))
+                       probe_, tuple(meta["size"]))
         videos[name] = result.output
         lines.append(f"| {name} | {row['pose_found']:.1%} / {row['pose_distance']:.3f} | "
                      f"{row['pose_found_person']:.1%} / {row['pose_distance_person']:.3f} |")

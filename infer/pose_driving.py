@@ -40,7 +40,8 @@ from infer.trained import TrainedGenerator
 from vid2vid.data import array_to_pose, centered_geometry, pose_to_array, render_maps
 from vid2vid.dataset_dir import META, frame_path, read_meta
 from vid2vid.errors import UserError
-from vid2vid.pose import BODY, read_openpose_json
+from vid2vid.metrics import torso_length
+from vid2vid.pose import read_openpose_json
 from vid2vid.render import LIMB_WIDTH, render_pose
 from vid2vid.smoothing import OneEuroParams, smooth_track
 from vid2vid.video import IMAGE_SUFFIXES, natural_key, probe, read_frames
@@ -304,20 +305,13 @@ def detail_lender(clip: SourceClip, target_root: Path, meta: dict, options: Tran
               "target needs normalisation (drop --no-normalize)", flush=True)
         return None, ()
     keypoints = read_dataset_keypoints(target_root, int(meta["frames"]))
-    lender = DetailLender(keypoints, _median_torso(keypoints), (True,) * 25)
+    torsos = [t for t in (torso_length(array_to_pose(kp)) for kp in keypoints) if t]
+    lender = DetailLender(keypoints, float(np.median(torsos)) if torsos else 1.0, (True,) * 25)
     lend = tuple(name for name in missing if name in lender.parts)
     if lend:
         print(f"SOURCE {clip.path} shows no {', '.join(lend)}: lent by {target_root}'s "
               "frames (--no-lend: drawn without)", flush=True)
     return (lender, lend) if lend else (None, ())
-
-
-def _median_torso(keypoints: np.ndarray) -> float:
-    """Neck to mid-hip in pixels, the median over the frames that show both (1 without)."""
-    neck, hip = keypoints[:, BODY["Neck"]], keypoints[:, BODY["MidHip"]]
-    both = (neck[:, 2] > 0) & (hip[:, 2] > 0)
-    return float(np.median(np.linalg.norm(neck[both, :2] - hip[both, :2], axis=1))) \
-        if both.any() else 1.0
 
 
 def pose_driving(source: Path, target_root: Path, meta: dict, model: TrainedGenerator,
