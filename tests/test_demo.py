@@ -17,7 +17,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_demo_quick_runs_every_stage(tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "--device", "cpu"])
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "--device", "cpu",
+                                      "--seed", "3"])
     assert result.exit_code == 0, result.output[-3000:]
     for path in ("train.mp4", "drive.mp4", "data/train/meta.json", "run/latest",
                  "transfer.mp4", "transfer_compare.mp4", "run/eval.json", "run/report.html",
@@ -26,8 +27,10 @@ def test_demo_quick_runs_every_stage(tmp_path):
     page = (out / "report.html").read_text()
     assert "transfer vs true renders" in page and "<video" in page
     assert "demo done" in result.output
+    run_config = yaml.safe_load((out / "run" / "config.yaml").read_text())
     # One fixed camera: the pose task's defaults give the run its background plate.
-    assert yaml.safe_load((out / "run" / "config.yaml").read_text())["model"]["background_plate"]
+    assert run_config["model"]["background_plate"]
+    assert run_config["seed"] == 3          # --seed reaches the training
     controlled = json.loads((out / "controlled.json").read_text())
     assert controlled["frames"] == 25 and 0 < controlled["psnr_db"] < 100
     assert 0 < controlled["ssim"] <= 1

@@ -402,10 +402,12 @@ DEMO_CPU_TRAIN = {"lr_g": 2e-4, "lr_d": 8e-4}
                    "into steps, printed.")
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="Training steps instead of a budget (to repeat a demo exactly).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Training seed (the clips stay the same): how far one draw is from another.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.pass_context
-def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
+def demo(ctx, out_dir, quick, minutes, steps, seed, device) -> None:
     """The whole pipeline on the toolkit's own synthetic dancer.
 
     Renders a training clip (motion "sway") and a driving clip ("groove"),
@@ -461,7 +463,7 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     ctx.invoke(train, data=(str(dataset),), progressive=True,
                config_file=str(config_file) if config_file else None,
                preset=preset, size=size, frames=frames, steps=steps, minutes=minutes,
-               run_dir=str(run), device=device)
+               run_dir=str(run), device=device, seed=seed)
     steps = yaml.safe_load((run / "config.yaml").read_text())["steps"]   # what the budget gave
     result = out / "transfer.mp4"
     # Same figure, same camera: no normalisation is needed, and the true renders of
@@ -476,9 +478,9 @@ def demo(ctx, out_dir, quick, minutes, steps, device) -> None:
     controlled, page = controlled_report(
         result, drive_video, out / "transfer_compare.mp4", out,
         notes=(f"Trained on the synthetic dancer's 'sway' ({preset} preset, {size} px, "
-               f"{steps} steps), driven by 'groove', compared frame by frame with the exact "
-               f"renders of 'groove' ({drive_video}). The run's own evaluation (held-out "
-               f"frames, baselines): {run / 'report.html'}."))
+               f"{steps} steps, seed {seed}), driven by 'groove', compared frame by frame "
+               f"with the exact renders of 'groove' ({drive_video}). The run's own "
+               f"evaluation (held-out frames, baselines): {run / 'report.html'}."))
     click.echo(f"controlled benchmark (trained on 'sway', driven by 'groove', against the true "
                f"'groove' renders, {controlled['frames']} frames): PSNR "
                f"{controlled['psnr_db']:.2f} dB, SSIM {controlled['ssim']:.3f} -> "
