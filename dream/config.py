@@ -40,9 +40,6 @@ class MotionConfig:
     # Chance that a real clip takes each arm and leg from another moment (dream.augment):
     # G learns recombined moves. More novel dreams, worse Fréchet: off (RESULTS.md, "Dream").
     limb_swap: float = 0.0
-    # Chance that a real clip is played backwards (its poses and gaps reversed): G learns the
-    # moves in both directions. Reversed dance keeps the poses, speeds and bones of the data.
-    reverse: float = 0.0
     # Sampling: each arm and leg from its own far-off stretch of the dream (dream.model):
     # Fréchet 14.1 -> 11.6, novelty 0.053 -> 0.100 over seven trainings (RESULTS.md, "Dream").
     limb_streams: bool = True
@@ -89,7 +86,6 @@ class MotionConfig:
             (self.window == 0 or self.window >= 4, "window must be 0 (off) or >= 4 frames"),
             (0.0 <= self.mirror < 1.0, "mirror must be in [0, 1)"),
             (0.0 <= self.limb_swap <= 1.0, "limb_swap must be in [0, 1]"),
-            (0.0 <= self.reverse <= 1.0, "reverse must be in [0, 1]"),
             (self.mbstd == 0 or self.mbstd >= 2, "mbstd must be 0 (off) or a group of >= 2"),
             (self.select_every >= 0, "select_every must be >= 0 (0: keep the last snapshot)"),
             (self.restarts >= 1 and (self.restarts == 1 or self.select_every > 0),

@@ -15,8 +15,7 @@ itself). With `restarts`, several independent trainings from consecutive
 seeds, and the judge keeps the best snapshot of them all: GAN motion trained on
 a minute of dance differs a lot from seed to seed (RESULTS.md, "Dream"). With
 `mirror`, the Ds see clips mirrored at random; with `limb_swap`, real clips take
-their arms and legs from other moments (dream.augment); with `reverse`, real clips are
-played backwards at random.
+their arms and legs from other moments (dream.augment).
 The loop reads top to bottom in `train_motion`.
 """
 
@@ -138,8 +137,6 @@ class ClipSampler:
             if self.cfg.limb_swap and self.rng.random() < self.cfg.limb_swap:
                 poses[b] = swap_limbs_elsewhere(m.features, idx, self.starts[i, span], self.rng)
             gaps[b] = np.diff(idx) / m.frame.fps
-            if self.cfg.reverse and self.rng.random() < self.cfg.reverse:
-                poses[b], gaps[b] = poses[b, ::-1].copy(), gaps[b, ::-1].copy()
         return poses, gaps
 
     def windows(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +150,6 @@ class ClipSampler:
             m = self.motions[j]
             start = self.rng.choice(self.window_starts[j])
             poses[b] = m.features[start:start + W]
-            if self.cfg.reverse and self.rng.random() < self.cfg.reverse:
-                poses[b] = poses[b, ::-1].copy()
             gaps[b] = 1.0 / m.frame.fps
         return poses, gaps
 

@@ -309,30 +309,6 @@ def test_the_sampler_swaps_limbs_only_when_asked(world):
         MotionConfig(limb_swap=1.5)
 
 
-def test_the_sampler_plays_clips_backwards_only_when_asked(world):
-    frames = np.arange(300, dtype=np.float32)
-    seq = _sequence(world, np.repeat(frames[:, None], 50, 1))
-    cfg = dataclasses.replace(TINY, samples=4, window=6)
-
-    def draw(reverse):
-        sampler = ClipSampler([seq], dataclasses.replace(cfg, reverse=reverse),
-                              np.random.default_rng(0))
-        poses, gaps = sampler(64)
-        return poses[..., 0], gaps, sampler.windows(64)[0][..., 0]
-
-    poses, gaps, windows = draw(0.0)
-    assert (np.diff(poses, axis=1) > 0).all() and (np.diff(windows, axis=1) == 1).all()
-    poses, gaps, windows = draw(1.0)
-    assert (np.diff(poses, axis=1) < 0).all() and (np.diff(windows, axis=1) == -1).all()
-    # each gap still lies between the two poses it separates, now in reverse order
-    np.testing.assert_allclose(-np.diff(poses, axis=1) / seq.frame.fps, gaps, rtol=1e-5)
-    poses, _, _ = draw(0.5)
-    backwards = (np.diff(poses, axis=1) < 0).all(1).mean()
-    assert 0.3 < backwards < 0.7
-    with pytest.raises(UserError, match="reverse"):
-        MotionConfig(reverse=1.5)
-
-
 def test_the_judge_compares_with_limbs_swapped_as_training_swaps_them(world):
     from dream.selection import swapped_windows_of, windows_of
     rng = np.random.default_rng(3)
