@@ -402,8 +402,7 @@ DEMO_CPU_TRAIN = {"lr_g": 2e-4, "lr_d": 8e-4}
                    "into steps, printed.")
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="Training steps instead of a budget (to repeat a demo exactly).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Training seed (the clips stay the same): how far one draw is from another.")
+@click.option("--seed", type=int, default=0, help="Training seed [0]; the clips stay the same.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.pass_context
@@ -421,8 +420,7 @@ def demo(ctx, out_dir, quick, minutes, steps, seed, device) -> None:
     import torch
     import yaml
 
-    t0 = time.time()
-    out = Path(out_dir)
+    t0, out = time.time(), Path(out_dir)
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if steps is not None and minutes is not None:
         raise click.UsageError("--steps and --minutes both size the training; pass one")
