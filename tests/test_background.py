@@ -281,3 +281,24 @@ def test_the_seen_background_is_what_some_training_frame_shows(figure, monkeypat
     assert always.sum() > 20 and not seen[always].any()
     assert seen[~person.any(axis=0)].mean() > 0.9     # far from the figure: seen (the mask
     assert 0.02 < (~seen).mean() < 0.5                # grows by DILATE near its edge)
+
+
+def test_plate_inpaint_fills_what_no_sample_shows_from_the_background(figure):
+    """Behind the torso (covered in every sample) the median plate is the figure's own
+    colours; inpainted, it is near the true background, and every seen pixel is unchanged."""
+    video = index_dataset(figure, holdout=0.2)
+    median = background_plate(video, (64, 64)).astype(np.float32)
+    filled = background_plate(video, (64, 64), inpaint=True).astype(np.float32)
+    seen = seen_background(video, (64, 64))
+    hidden = ~seen
+    assert hidden.sum() > 20
+    np.testing.assert_array_equal(filled[seen], median[seen])
+    truth = centered_geometry(video.size, (64, 64)).image(_texture()).astype(np.float32)
+    err_median = np.abs(median - truth)[hidden].mean()
+    err_filled = np.abs(filled - truth)[hidden].mean()
+    assert err_filled < 0.5 * err_median, (err_filled, err_median)
+
+
+def test_plate_inpaint_needs_the_plate():
+    with pytest.raises(UserError, match="plate_inpaint needs background_plate"):
+        ModelConfig(plate_inpaint=True)

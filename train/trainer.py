@@ -289,7 +289,8 @@ def _train(cfg, world, run_dir, resume, dry_run, runs_root, progress, extend_min
     if cfg.model.background_plate and ckpt is None:
         # One per training video, in the order of the clips' video index; a resumed
         # run's plates come back with G's buffers.
-        plates = [background_plate(v, (cfg.size, width)) for v in videos]
+        plates = [background_plate(v, (cfg.size, width), inpaint=cfg.model.plate_inpaint)
+                  for v in videos]
         for net in (G, G_ema):
             net.set_background(torch.stack([plate_tensor(p) for p in plates]))
 

@@ -58,9 +58,10 @@ def _geometry(video: VideoIndex, size: tuple[int, int]):
     return centered_geometry(video.size, size), kernel
 
 
-def background_plate(video: VideoIndex, size: tuple[int, int], samples: int = SAMPLES
-                     ) -> np.ndarray:
-    """The still background of `video` at model size `size` = (H, W): `[H, W, 3]` uint8 RGB."""
+def background_plate(video: VideoIndex, size: tuple[int, int], samples: int = SAMPLES,
+                     inpaint: bool = False) -> np.ndarray:
+    """The still background of `video` at model size `size` = (H, W): `[H, W, 3]` uint8 RGB.
+    `inpaint`: the pixels no sample shows are filled from around them, not the median."""
     geom, kernel = _geometry(video, size)
     frames, person = [], []
     for k in _samples(video, samples):
@@ -76,8 +77,14 @@ def background_plate(video: VideoIndex, size: tuple[int, int], samples: int = SA
     masked = np.where(covered, np.nan, stack)
     always = covered.all(axis=0)[..., 0]                   # the person in every sample
     masked[:, always] = stack[:, always]
-    plate = np.nanmedian(masked, axis=0)
-    return np.clip(plate + 0.5, 0, 255).astype(np.uint8)
+    plate = np.clip(np.nanmedian(masked, axis=0) + 0.5, 0, 255).astype(np.uint8)
+    if inpaint and always.any() and not always.all():
+        # Telea's method: from the hole's edge inwards, each pixel a weighted mean of the
+        # known ones near it; the radius is the dilation's, what one step may reach.
+        radius = max(1, int(round(DILATE * size[0])))
+        plate = cv2.inpaint(np.ascontiguousarray(plate), always.astype(np.uint8), radius,
+                            cv2.INPAINT_TELEA)
+    return plate
 
 
 def seen_background(video: VideoIndex, size: tuple[int, int], samples: int = SAMPLES

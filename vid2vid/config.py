@@ -63,6 +63,11 @@ class ModelConfig:
             zero): G shows the still background from the first step and learns
             what differs (linear: inside a tanh, little is learnt near black or
             white). Needs background_plate.
+        plate_inpaint: the plate's pixels that no training sample shows (the
+            person covers them in every one) are filled from the background
+            around them (cv2 inpainting), not with the median, which is the
+            person's own colours and draws a ghost of the body wherever the
+            driving pose leaves that spot free. Needs background_plate.
         fg_prior: where a new generator's foreground mask starts, everywhere
             (the base fg bias is logit(fg_prior); 0.5: unbiased). A person is a
             small share of the frame; lower shows h_bg from the first step.
@@ -89,6 +94,7 @@ class ModelConfig:
     gap_conditioned: bool = False
     background_plate: bool = False
     plate_base: bool = False
+    plate_inpaint: bool = False
     fg_prior: float = 0.5
     face_ndf: int = 32
     face_layers: int = 3
@@ -119,6 +125,8 @@ class ModelConfig:
             raise UserError(f"model config: fg_prior must be in (0, 1), got {self.fg_prior}")
         if self.plate_base and not self.background_plate:
             raise UserError("model config: plate_base needs background_plate: true")
+        if self.plate_inpaint and not self.background_plate:
+            raise UserError("model config: plate_inpaint needs background_plate: true")
         skips = self.temporal_skips
         if not skips or any(s < 1 for s in skips) or len(set(skips)) != len(skips):
             raise UserError(
@@ -420,10 +428,11 @@ class TrainConfig:
         if isinstance(augment, dict) and (augment.get("scale") or augment.get("flip")):
             # A moved or mirrored clip shows its background elsewhere than a plate
             # does: asked for, that is an error (__post_init__); by the task, just off.
-            task_model.pop("background_plate", None)
-            task_model.pop("plate_base", None)
+            for key in ("background_plate", "plate_base", "plate_inpaint"):
+                task_model.pop(key, None)
         if model_overrides.get("background_plate") is False:
-            task_model.pop("plate_base", None)   # the plate off takes what builds on it
+            for key in ("plate_base", "plate_inpaint"):   # the plate off takes what builds on it
+                task_model.pop(key, None)
         model.update(task_model)
         model.update(model_overrides)
         ModelConfig.from_dict(model)  # unknown keys and bad values fail here, named
