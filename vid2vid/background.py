@@ -29,6 +29,8 @@ from vid2vid.dataset_dir import frame_path
 from vid2vid.errors import UserError
 
 SAMPLES = 64
+FILL_BELOW = 3  # inpaint: a pixel fewer samples show than this is filled (one sample's
+                # median is whatever that frame's mask missed: a thin arm, a hand)
 DILATE = 0.03   # of the frame height: the person mask grows by this much on each side
 
 
@@ -78,11 +80,12 @@ def background_plate(video: VideoIndex, size: tuple[int, int], samples: int = SA
     always = covered.all(axis=0)[..., 0]                   # the person in every sample
     masked[:, always] = stack[:, always]
     plate = np.clip(np.nanmedian(masked, axis=0) + 0.5, 0, 255).astype(np.uint8)
-    if inpaint and always.any() and not always.all():
+    hole = (~covered[..., 0]).sum(axis=0) < min(FILL_BELOW, len(frames))
+    if inpaint and hole.any() and not hole.all():
         # Telea's method: from the hole's edge inwards, each pixel a weighted mean of the
         # known ones near it; the radius is the dilation's, what one step may reach.
         radius = max(1, int(round(DILATE * size[0])))
-        plate = cv2.inpaint(np.ascontiguousarray(plate), always.astype(np.uint8), radius,
+        plate = cv2.inpaint(np.ascontiguousarray(plate), hole.astype(np.uint8), radius,
                             cv2.INPAINT_TELEA)
     return plate
 

@@ -64,7 +64,7 @@ class ModelConfig:
             what differs (linear: inside a tanh, little is learnt near black or
             white). Needs background_plate.
         plate_inpaint: the plate's pixels that no training sample shows (the
-            person covers them in every one) are filled from the background
+            person covers them in every one), or only one or two do, are filled from the background
             around them (cv2 inpainting), not with the median, which is the
             person's own colours and draws a ghost of the body wherever the
             driving pose leaves that spot free. Needs background_plate.
