@@ -103,21 +103,22 @@ def test_the_task_sets_model_defaults_under_the_config_file_and_command_line(tmp
 
     pose = PoseTask().model_defaults
     bodies = TrainConfig.resolve({}, None, pose).model
-    assert bodies.background_plate and bodies.plate_base
+    assert bodies.background_plate and bodies.plate_base and bodies.plate_inpaint
     assert not TrainConfig.resolve({}).model.background_plate
     for task in (FaceTask(), LabelTask()):
         assert not TrainConfig.resolve({}, None, task.model_defaults).model.background_plate
     off = tmp_path / "off.yaml"
     off.write_text("model:\n  background_plate: false\n")
-    plain = TrainConfig.resolve({}, str(off), pose).model   # plate_base goes with it
-    assert not plain.background_plate and not plain.plate_base
+    plain = TrainConfig.resolve({}, str(off), pose).model   # what builds on it goes too
+    assert not (plain.background_plate or plain.plate_base or plain.plate_inpaint)
     flat = tmp_path / "flat.yaml"
     flat.write_text("model:\n  plate_base: false\n")
     flat_model = TrainConfig.resolve({}, str(flat), pose).model
     assert flat_model.background_plate and not flat_model.plate_base
     # Augmentation that moves the background turns the task's plate off, quietly...
     moved = TrainConfig.resolve({"augment": {"scale": 0.1}}, None, pose)
-    assert not moved.model.background_plate and not moved.model.plate_base
+    assert not (moved.model.background_plate or moved.model.plate_base
+                or moved.model.plate_inpaint)
     assert moved.augment.scale == 0.1
     # ...but a plate asked for with it is an error.
     both = tmp_path / "both.yaml"

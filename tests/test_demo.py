@@ -45,6 +45,7 @@ def test_the_cpu_demo_config_is_a_valid_training_config(tmp_path):
     cfg = TrainConfig.resolve({"preset": "small"}, str(path))
     defaults = TrainConfig()
     assert (cfg.lr_g, cfg.lr_d) == (2 * defaults.lr_g, 2 * defaults.lr_d)
+    assert cfg.loss.fg_mask == 10 * defaults.loss.fg_mask
 
 
 def readme_command_lines() -> list[str]:
