@@ -2,8 +2,12 @@
 
 For every pixel, the median over up to `samples` training frames (spread
 evenly over the video's training part) of the frames where that pixel is not
-the person (the `seg/` mask, dilated so that the mask's soft edge stays out). A pixel the person covers in every sampled frame
-falls back to the plain median. Held-out frames are never read, so
+the person (the `seg/` mask, dilated so that the mask's soft edge stays out). A
+pixel the person covers in every sampled frame falls back to the plain median,
+which is the person's own colours; with `inpaint` (`ModelConfig.plate_inpaint`)
+such pixels, and those fewer than `FILL_BELOW` samples show, are filled from the
+background around them instead, so the plate shows no body where a driving pose
+leaves the spot free. Held-out frames are never read, so
 evaluation stays fair to the retrieval baseline, which sees training frames
 only.
 
@@ -63,7 +67,7 @@ def _geometry(video: VideoIndex, size: tuple[int, int]):
 def background_plate(video: VideoIndex, size: tuple[int, int], samples: int = SAMPLES,
                      inpaint: bool = False) -> np.ndarray:
     """The still background of `video` at model size `size` = (H, W): `[H, W, 3]` uint8 RGB.
-    `inpaint`: the pixels no sample shows are filled from around them, not the median."""
+    `inpaint`: the pixels fewer than FILL_BELOW samples show are filled from around them."""
     geom, kernel = _geometry(video, size)
     frames, person = [], []
     for k in _samples(video, samples):

@@ -64,10 +64,11 @@ class ModelConfig:
             what differs (linear: inside a tanh, little is learnt near black or
             white). Needs background_plate.
         plate_inpaint: the plate's pixels that no training sample shows (the
-            person covers them in every one), or only one or two do, are filled from the background
-            around them (cv2 inpainting), not with the median, which is the
-            person's own colours and draws a ghost of the body wherever the
-            driving pose leaves that spot free. Needs background_plate.
+            person covers them in every one), or only one or two do, are filled
+            from the background around them (cv2 inpainting), not with the
+            median, which is the person's own colours and draws a ghost of the
+            body wherever the driving pose leaves that spot free. Needs
+            background_plate.
         fg_prior: where a new generator's foreground mask starts, everywhere
             (the base fg bias is logit(fg_prior); 0.5: unbiased). A person is a
             small share of the frame; lower shows h_bg from the first step.
@@ -431,7 +432,7 @@ class TrainConfig:
             for key in ("background_plate", "plate_base", "plate_inpaint"):
                 task_model.pop(key, None)
         if model_overrides.get("background_plate") is False:
-            for key in ("plate_base", "plate_inpaint"):   # the plate off takes what builds on it
+            for key in ("plate_base", "plate_inpaint"):   # what builds on the plate goes too
                 task_model.pop(key, None)
         model.update(task_model)
         model.update(model_overrides)
