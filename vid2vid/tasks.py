@@ -112,8 +112,8 @@ class PoseTask:
         first step (sixth ablation: SSIM +0.055 and background +3 dB on the textured
         room, dancer.avi within the spread), with the plate's hidden pixels filled from
         the background around them, not the body's colours (plate_inpaint: the demo
-        +0.15 to +0.63 dB in three seeds, pianist.avi +0.7 dB, dancer.avi within the
-        spread; RESULTS.md, "vid2vid demo")."""
+        +0.15 to +0.63 dB in three seeds, pianist.avi +0.6 dB in two, dancer.avi within
+        the spread; RESULTS.md, thirty-first ablation)."""
         return {"background_plate": True, "plate_base": True, "plate_inpaint": True}
 
     def to_dict(self) -> dict:
