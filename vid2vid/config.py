@@ -17,6 +17,7 @@ __all__ = ["ModelConfig", "PresetName", "PRESETS", "TrainConfig", "LossWeights",
            "PerceptualNet", "saved_model_config", "saved_train_config"]
 
 PresetName = Literal["tiny", "small", "base"]
+PLATE_EXTRAS = ("plate_base", "plate_inpaint")   # model keys that need background_plate
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,9 @@ class ModelConfig:
             zero): G shows the still background from the first step and learns
             what differs (linear: inside a tanh, little is learnt near black or
             white). Needs background_plate.
-        plate_inpaint: the plate's pixels that no training sample shows (the
-            person covers them in every one), or only one or two do, are filled
-            from the background around them (cv2 inpainting), not with the
-            median, which is the person's own colours and draws a ghost of the
-            body wherever the driving pose leaves that spot free. Needs
-            background_plate.
+        plate_inpaint: fill the plate where fewer than 3 samples show the background
+            from around it (cv2), not the median: the body's colours, a ghost where a
+            driving pose leaves the spot free. Needs background_plate.
         fg_prior: where a new generator's foreground mask starts, everywhere
             (the base fg bias is logit(fg_prior); 0.5: unbiased). A person is a
             small share of the frame; lower shows h_bg from the first step.
@@ -111,29 +109,24 @@ class ModelConfig:
             if getattr(self, name) < 0:
                 raise UserError(f"model config: {name} must be >= 0, got {getattr(self, name)}")
         if self.max_channels < self.ngf:
-            raise UserError(
-                f"model config: max_channels ({self.max_channels}) must be >= ngf ({self.ngf})"
-            )
+            raise UserError(f"model config: max_channels ({self.max_channels}) must be >= "
+                            f"ngf ({self.ngf})")
         if self.flow_multiplier <= 0:
             raise UserError(f"model config: flow_multiplier must be > 0, got {self.flow_multiplier}")
         if self.temporal_frames < 2:
             raise UserError(f"model config: temporal_frames must be >= 2, got {self.temporal_frames}")
         if self.compose not in ("inside", "after"):
-            raise UserError(
-                f"model config: compose must be 'inside' or 'after', got {self.compose!r}"
-            )
+            raise UserError(f"model config: compose must be 'inside' or 'after', "
+                            f"got {self.compose!r}")
         if not 0.0 < self.fg_prior < 1.0:
             raise UserError(f"model config: fg_prior must be in (0, 1), got {self.fg_prior}")
-        if self.plate_base and not self.background_plate:
-            raise UserError("model config: plate_base needs background_plate: true")
-        if self.plate_inpaint and not self.background_plate:
-            raise UserError("model config: plate_inpaint needs background_plate: true")
+        for key in PLATE_EXTRAS:
+            if getattr(self, key) and not self.background_plate:
+                raise UserError(f"model config: {key} needs background_plate: true")
         skips = self.temporal_skips
         if not skips or any(s < 1 for s in skips) or len(set(skips)) != len(skips):
-            raise UserError(
-                "model config: temporal_skips must be distinct positive frame skips, "
-                f"got {list(skips)}"
-            )
+            raise UserError("model config: temporal_skips must be distinct positive frame "
+                            f"skips, got {list(skips)}")
 
     @classmethod
     def preset(cls, name: PresetName) -> "ModelConfig":
@@ -157,10 +150,8 @@ class ModelConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - fields)
         if unknown:
-            raise UserError(
-                f"unknown model config key(s): {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(fields))})"
-            )
+            raise UserError(f"unknown model config key(s): {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(fields))})")
         kwargs = {k: _coerce(k, v, hints[k]) for k, v in data.items()}
         return cls(**kwargs)
 
@@ -429,11 +420,10 @@ class TrainConfig:
         if isinstance(augment, dict) and (augment.get("scale") or augment.get("flip")):
             # A moved or mirrored clip shows its background elsewhere than a plate
             # does: asked for, that is an error (__post_init__); by the task, just off.
-            for key in ("background_plate", "plate_base", "plate_inpaint"):
-                task_model.pop(key, None)
-        if model_overrides.get("background_plate") is False:
-            for key in ("plate_base", "plate_inpaint"):   # what builds on the plate goes too
-                task_model.pop(key, None)
+            task_model = {k: v for k, v in task_model.items() if k != "background_plate"
+                          and k not in PLATE_EXTRAS}
+        if model_overrides.get("background_plate") is False:   # what builds on it goes too
+            task_model = {k: v for k, v in task_model.items() if k not in PLATE_EXTRAS}
         model.update(task_model)
         model.update(model_overrides)
         ModelConfig.from_dict(model)  # unknown keys and bad values fail here, named
