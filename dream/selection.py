@@ -41,6 +41,11 @@ PCA_DIMS = 24           # as benchmarks/bench_dream.py's table
 STRETCHES = 8           # stretches of motion per judgement, spread over [0, max_time)
 SECONDS = 15.0          # each
 SEED = 0
+# The dreams judged, one per noise seed (content code). One dream's score swings 2-7x from
+# seed to seed, so one seed picks the snapshot that happens to suit it; the mean over eight
+# ranks models as their held-out scores do. Seeds no user is likely to pick, so a bench that
+# measures seeds 0.. does not share the judge's luck.
+NOISE_SEEDS = tuple(range(1000, 1008))
 
 
 def windows_of(motions: list[MotionSequence]) -> np.ndarray:
@@ -116,11 +121,13 @@ class SnapshotJudge:
     training windows; `floor` is the training motion's own novelty."""
 
     def __init__(self, motions: list[MotionSequence],
-                 validation: list[MotionSequence] | None = None, limb_swap: float = 0.0):
+                 validation: list[MotionSequence] | None = None, limb_swap: float = 0.0,
+                 seeds: tuple[int, ...] = NOISE_SEEDS):
         train = windows_of(motions)
         reference = windows_of(validation) if validation else (
             swapped_windows_of(motions, limb_swap) if limb_swap else train)
         self.fps = motions[0].frame.fps
+        self.seeds = seeds
         self.real = None
         self.train = train
         self.motions = motions
@@ -135,8 +142,8 @@ class SnapshotJudge:
         return self_novelty(self.motions)
 
     def __call__(self, G, temperature: float = 1.0) -> Judgement:
-        """G's distance (lower is closer; inf where the data have too few windows to judge)
-        and novelty.
+        """G's distance (lower is closer; inf where the data have too few windows to judge),
+        the mean over `seeds`, and the first seed's novelty.
 
         The stretches lie all over the trained time range: a motion that fades after some
         minutes scores worse than one that keeps going.
@@ -146,9 +153,14 @@ class SnapshotJudge:
         n = int(SECONDS * self.fps)
         starts = np.linspace(0.0, G.cfg.max_time - SECONDS, STRETCHES)
         times = np.concatenate([s + np.arange(n) / self.fps for s in starts])
-        # G's own whole-body motion: judging the limb streams picked hotter noise, which broke
-        # bones and speeds (RESULTS.md, "Dream", limb streams).
-        poses = G.sample(SEED, times, temperature, limb_streams=False).reshape(STRETCHES, n, -1)
-        windows = np.concatenate([window_features(p, stride=2) for p in poses])
-        novelty = float(np.median(nearest_distance(windows, self.train)))
-        return Judgement(frechet(self.pca(windows), self.real), novelty)
+        distances, novelty = [], 0.0
+        for seed in self.seeds:
+            # G's own whole-body motion: judging the limb streams picked hotter noise, which
+            # broke bones and speeds (RESULTS.md, "Dream", limb streams).
+            poses = G.sample(seed, times, temperature, limb_streams=False)
+            windows = np.concatenate([window_features(p, stride=2)
+                                      for p in poses.reshape(STRETCHES, n, -1)])
+            distances.append(frechet(self.pca(windows), self.real))
+            if seed == self.seeds[0]:
+                novelty = float(np.median(nearest_distance(windows, self.train)))
+        return Judgement(float(np.mean(distances)), novelty)

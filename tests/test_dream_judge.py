@@ -69,6 +69,39 @@ def test_snapshot_judge_prefers_motion_like_the_training(world):
     assert SnapshotJudge([_sequence(world, feats[:20])])(_Replay(feats)).frechet == float("inf")
 
 
+class _PerSeed:
+    """A stand-in generator whose dream depends on the seed: `motions[seed]`."""
+
+    def __init__(self, motions: dict):
+        self.motions = motions
+        self.cfg = TINY
+        self.asked = []
+
+    def sample(self, seed, times, temperature=1.0, limb_streams=None):
+        self.asked.append(seed)
+        m = self.motions[seed]
+        return m[np.arange(len(times)) % len(m)]
+
+
+def test_the_judge_scores_the_mean_over_its_noise_seeds(world):
+    rng = np.random.default_rng(4)
+    feats = _waves(rng, 600, rng.uniform(0.3, 2.0, 50))
+    still = np.repeat(feats[:1], 600, 0)
+    one = SnapshotJudge([_sequence(world, feats)], seeds=(0,))
+    judge = SnapshotJudge([_sequence(world, feats)], seeds=(7, 8))
+    G = _PerSeed({7: feats, 8: still})
+    both = judge(G)
+    # Each seed is a whole dream (its own content code); the score is their mean, so a seed
+    # that stands still is not hidden by one that happens to fit, and novelty is the first's.
+    assert sorted(set(G.asked)) == [7, 8]
+    like = one(_PerSeed({0: feats})).frechet
+    frozen = one(_PerSeed({0: still})).frechet
+    assert both.frechet == pytest.approx((like + frozen) / 2)
+    assert both.novelty == pytest.approx(one(_PerSeed({0: feats})).novelty)
+    # The default seeds are not the ones a user or the bench starts from.
+    assert 0 not in SnapshotJudge([_sequence(world, feats)]).seeds
+
+
 def _waves(rng, frames: int, freqs: np.ndarray) -> np.ndarray:
     t = np.arange(frames)[:, None] / 25.0
     return (0.3 * np.sin(2 * np.pi * t * freqs + rng.uniform(0, 6, 50))
