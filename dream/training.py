@@ -239,6 +239,15 @@ def one_training(cfg: MotionConfig, motions: list[MotionSequence], all_frames: n
     return G_ema, step
 
 
+def budget_steps(cfg: MotionConfig, rate: float, seconds: float, judging: float) -> int:
+    """Steps per training that `seconds` buy for all `cfg.restarts` trainings at `rate`
+    steps/s, the judge's calls (`judging` seconds each, one per noise scale every
+    `select_every` steps after the pretraining) paid out of the same budget."""
+    per_step = (judging * len(cfg.select_temperatures) * (1.0 - cfg.pretrain)
+                / cfg.select_every) if cfg.select_every else 0.0
+    return int(rate * seconds / cfg.restarts / (1.0 + rate * per_step))
+
+
 def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
                  steps: int | None = None, minutes: float | None = None,
                  device: torch.device = torch.device("cpu"), progress: bool = True
@@ -274,8 +283,13 @@ def train_motion(datasets: list[str | Path], cfg: MotionConfig, out: Path,
                 for done in range(1, CALIBRATION_STEPS + 1):
                     step(done - 1, 10**9, with_gaps=True)       # timed as the slower later steps
                 rate = CALIBRATION_STEPS / (time.time() - tc)
-                total = max(done + 1, int(rate * (minutes * 60 - (time.time() - t0))
-                                          / cfg.restarts))
+                judging = 0.0
+                if judge is not None:
+                    tj = time.time()
+                    judge(G_ema, 1.0)
+                    judging = time.time() - tj
+                total = max(done + 1, budget_steps(cfg, rate, minutes * 60 - (time.time() - t0),
+                                                   judging))
                 if progress:
                     each = f" for each of {cfg.restarts} trainings" if cfg.restarts > 1 else ""
                     print(f"dream: {rate:.1f} steps/s here, so {minutes:g} minutes are {total} "

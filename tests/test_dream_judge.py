@@ -11,7 +11,7 @@ from dream.checkpoint import load_motion_model
 from dream.config import MotionConfig
 from dream.motion_data import load_motion
 from dream.selection import Judgement, SnapshotJudge, cut_validation, self_novelty
-from dream.training import ClipSampler, train_motion
+from dream.training import ClipSampler, budget_steps, train_motion
 from tests.helpers_video import make_synthetic_dataset
 from tests.test_dream import TINY
 from vid2vid.errors import UserError
@@ -100,6 +100,21 @@ def test_the_judge_scores_the_mean_over_its_noise_seeds(world):
     assert both.novelty == pytest.approx(one(_PerSeed({0: feats})).novelty)
     # The default seeds are not the ones a user or the bench starts from.
     assert 0 not in SnapshotJudge([_sequence(world, feats)]).seeds
+
+
+def test_the_budget_pays_for_the_judge_too():
+    cfg = MotionConfig(restarts=2, select_every=500, pretrain=0.15,
+                       select_temperatures=(1.0, 2.0))
+    # No judge cost: the steps the rate buys, shared by the trainings.
+    assert budget_steps(cfg, 30.0, 600.0, 0.0) == 9000
+    # With it, steps and judging together fill each training's half of the budget.
+    steps = budget_steps(cfg, 30.0, 600.0, 0.5)
+    judged = steps * (1 - cfg.pretrain) / cfg.select_every * len(cfg.select_temperatures)
+    assert steps < 9000
+    assert steps / 30.0 + judged * 0.5 == pytest.approx(300.0, abs=0.1)
+    # Unjudged runs spend it all on steps.
+    assert budget_steps(dataclasses.replace(cfg, select_every=0, restarts=1), 30.0, 600.0,
+                        0.5) == 18000
 
 
 def _waves(rng, frames: int, freqs: np.ndarray) -> np.ndarray:
