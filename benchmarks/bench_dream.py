@@ -184,7 +184,8 @@ def main() -> None:
         G = model.generator
         temperature = model.temperature if args.temperature is None else args.temperature
         gen = G.sample(0, times, temperature)
-        row = over_seeds(lambda s: G.sample(s, times, temperature), ctx, args.dream_seeds)
+        row = over_seeds(lambda s: gen if s == 0 else G.sample(s, times, temperature), ctx,
+                         args.dream_seeds)
         row["train_seconds"], row["steps"], row["kept"] = result.seconds, result.steps, result.kept
         row["temperature"] = temperature
         row["judged_frechet"], row["judged_novelty"] = result.frechet, result.novelty
